@@ -1,0 +1,113 @@
+"""Command line: ``python -m nst_helpers CONTENT STYLE -o OUT [options]``.
+
+CONTENT and STYLE are sample names (``python -m nst_helpers --list``),
+paths or URLs. With no arguments it stylises the default sample pair
+(Tübingen in the style of The Starry Night) and says where it wrote the
+result. Exit status 0 on success; on bad input, 2 with a one-line error
+(no traceback); 1 if the run was cut short or the output could not be
+written (the image is then saved in the temp folder instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from .data import DEFAULT_CONTENT, DEFAULT_STYLE, is_sample_name, list_samples
+from .errors import ImageSaveError, NSTError
+from .preview import LivePreview
+from .transfer import TransferConfig, stylize
+
+DEFAULTS = TransferConfig()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m nst_helpers",
+        description="Neural style transfer (Gatys et al.): paint CONTENT in the style of STYLE.",
+        epilog="Offline: NST_WEIGHTS=path/to/state_dict.pth NST_VGG=vgg16 NST_INPUT_NORM=caffe "
+               "NST_DATA_DIR=folder/with/samples. See the README.",
+    )
+    parser.add_argument("content", nargs="?", default=DEFAULT_CONTENT,
+                        help=f"content image: sample name, path or URL (default: {DEFAULT_CONTENT})")
+    parser.add_argument("style", nargs="?", default=DEFAULT_STYLE,
+                        help=f"style image: sample name, path or URL (default: {DEFAULT_STYLE})")
+    parser.add_argument("-o", "--output", help="where to write the result (default: outputs/CONTENT_STYLE.png)")
+    parser.add_argument("--size", type=int, default=DEFAULTS.size, help="longest side in px (default: %(default)s)")
+    parser.add_argument("--style-size", type=int, default=None, help="longest side of the style image in px")
+    parser.add_argument("--steps", type=int, default=DEFAULTS.steps, help="VGG evaluations (default: %(default)s)")
+    parser.add_argument("--optimizer", choices=("lbfgs", "adam"), default=DEFAULTS.optimizer)
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: 1 for L-BFGS, 0.02 for Adam)")
+    parser.add_argument("--content-weight", type=float, default=DEFAULTS.content_weight)
+    parser.add_argument("--style-weight", type=float, default=DEFAULTS.style_weight)
+    parser.add_argument("--tv-weight", type=float, default=DEFAULTS.tv_weight)
+    parser.add_argument("--init", choices=("content", "noise", "style"), default=DEFAULTS.init)
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
+    parser.add_argument("--pooling", choices=("max", "avg"), default=DEFAULTS.pooling)
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"), default=DEFAULTS.precision)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--list", action="store_true", help="list the sample images and exit")
+    return parser
+
+
+def _stem(source: str) -> str:
+    if is_sample_name(source):
+        return Path(source).stem
+    return Path(source.split("?")[0]).stem or "image"
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    previous, warnings.showwarning = warnings.showwarning, _one_line_warning
+    try:
+        return _run(args)
+    finally:
+        warnings.showwarning = previous
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.list:
+        list_samples()
+        return 0
+    output = Path(args.output or f"outputs/{_stem(args.content)}_{_stem(args.style)}.png")
+    config = TransferConfig(
+        size=args.size, style_size=args.style_size, steps=args.steps, optimizer=args.optimizer, lr=args.lr,
+        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+        init=args.init, seed=args.seed, device=args.device, pooling=args.pooling, precision=args.precision,
+    )
+    callback = None if args.quiet else LivePreview(figure=False, bar=True, title="stylising")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the status is reported below instead
+            result = stylize(args.content, args.style, config, callback=callback)
+    except NSTError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted before the optimisation started; nothing to save.", file=sys.stderr)
+        return 130
+    try:
+        written = result.save(output)
+    except ImageSaveError as error:
+        fallback = Path(tempfile.gettempdir()) / f"nst_result_{int(time.time())}.png"
+        result.save(fallback)
+        print(f"error: {error} Saved it to {fallback} instead.", file=sys.stderr)
+        return 1
+    print(f"{result.summary()}\nwrote {written}")
+    if not result.completed:
+        print(f"warning: {result.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

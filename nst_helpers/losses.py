@@ -1,0 +1,153 @@
+r"""Losses of Gatys, Ecker & Bethge (2015/2016), as pure functions on tensors.
+
+Notation of the paper: a layer :math:`l` has :math:`N_l` feature maps
+(channels) of :math:`M_l` positions each (height × width); :math:`F^l` is the
+:math:`N_l \times M_l` matrix of the generated image's features, :math:`P^l`
+that of the content image, :math:`A^l` the Gram matrix of the style image.
+
+* Eq. (1), content:  :math:`L_{content} = \tfrac12 \sum_{ij} (F^l_{ij} - P^l_{ij})^2`
+* Eq. (3), Gram:     :math:`G^l_{ij} = \sum_k F^l_{ik} F^l_{jk}`
+* Eq. (4), one layer's style error:
+  :math:`E_l = \frac{1}{4 N_l^2 M_l^2} \sum_{ij} (G^l_{ij} - A^l_{ij})^2`
+* Eq. (5), style:    :math:`L_{style} = \sum_l w_l E_l`
+* Eq. (7), total:    :math:`L_{total} = \alpha L_{content} + \beta L_{style}`
+
+**The convention used by default here: relative (scale-free) errors.**
+The raw sums above depend on the size of the activations, which differs by
+about 100× between torchvision's VGG19 (inputs normalised by the ImageNet
+std) and the Caffe-convention VGG16 (inputs in 0..255), and on the image
+size. That is why style weights in popular tutorials differ by factors of
+:math:`10^6`. We instead use each layer's squared error relative to its
+target's squared norm:
+
+* content: :math:`\|F^l - P^l\|^2 / \|P^l\|^2`
+* style, per layer: :math:`\|G^l - A^l\|^2 / \|A^l\|^2`
+
+Both are 1 when the generated features are zero and 0 at a perfect match,
+whatever the network, the input normalisation or the image size, so a
+given ``style_weight`` means the same everywhere. They are the paper's
+losses multiplied by a constant per layer (fixed once the targets are
+known), so the optimisation problem is the same family; only the meaning of
+:math:`\alpha` and :math:`\beta` changes. ``relative=False`` gives the
+paper's Eq. (1) and Eq. (4) exactly, for comparison.
+
+Gram matrices are normalised by :math:`N_l M_l` (``normalize=True``), i.e.
+:math:`\hat G = G / (N_l M_l)`, so with the paper's Eq. (4),
+:math:`E_l = \tfrac14 \sum_{ij} (\hat G_{ij} - \hat A_{ij})^2`. The relative
+style error does not depend on this normalisation at all (it cancels).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+
+__all__ = [
+    "gram_matrix",
+    "content_loss",
+    "layer_style_loss",
+    "style_loss",
+    "tv_loss",
+    "relative_squared_error",
+]
+
+
+def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+    r"""Batched Gram matrix, Eq. (3): ``[B, C, H, W]`` → ``[B, C, C]``.
+
+    :math:`G_{ij} = \sum_k F_{ik} F_{jk}` over the :math:`M = H W` positions,
+    divided by :math:`C \cdot H \cdot W` (= :math:`N_l M_l`) when
+    ``normalize`` is true, so that the entries are averages and do not grow
+    with the image size. Computed in float32 even for half-precision
+    features (sums of squares overflow or lose precision in fp16/bf16).
+    """
+    if features.dim() != 4:
+        raise ValueError(f"gram_matrix expects [B, C, H, W] features, got shape {list(features.shape)}.")
+    batch, channels, height, width = features.shape
+    flat = features.reshape(batch, channels, height * width).float()
+    with torch.autocast(device_type=flat.device.type, enabled=False):
+        gram = torch.bmm(flat, flat.transpose(1, 2))
+    if normalize:
+        gram = gram / (channels * height * width)
+    return gram
+
+
+def relative_squared_error(
+    value: torch.Tensor, target: torch.Tensor, target_sq_norm: torch.Tensor | None = None
+) -> torch.Tensor:
+    r""":math:`\|x - t\|^2 / \|t\|^2`, averaged over the batch dimension.
+
+    ``target_sq_norm`` (:math:`\|t\|^2` per batch item) can be precomputed
+    once when the target is fixed, as in the optimisation loop.
+    """
+    value, target = value.float(), target.float()
+    dims = tuple(range(1, value.dim()))
+    if target_sq_norm is None:
+        target_sq_norm = target.square().sum(dim=dims)
+    error = (value - target).square().sum(dim=dims)
+    return (error / target_sq_norm.clamp_min(torch.finfo(torch.float32).tiny)).mean()
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor, relative: bool = True) -> torch.Tensor:
+    r"""Content loss between features ``F`` and content targets ``P`` (both ``[B, C, H, W]``).
+
+    ``relative=True``: :math:`\|F - P\|^2 / \|P\|^2` (scale-free, see the
+    module docstring). ``relative=False``: the paper's Eq. (1),
+    :math:`\tfrac12 \sum (F - P)^2`, summed over the batch.
+    """
+    if features.shape != target.shape:
+        raise ValueError(f"content_loss: features {list(features.shape)} vs target {list(target.shape)}.")
+    if relative:
+        return relative_squared_error(features, target)
+    return 0.5 * (features.float() - target.float()).square().sum()
+
+
+def layer_style_loss(gram: torch.Tensor, target_gram: torch.Tensor, relative: bool = True) -> torch.Tensor:
+    r"""One layer's style error between normalised Gram matrices ``[B, C, C]``.
+
+    ``relative=True``: :math:`\|G - A\|^2 / \|A\|^2`. ``relative=False``:
+    the paper's Eq. (4) for Grams normalised by :math:`N_l M_l` (as
+    :func:`gram_matrix` returns them), :math:`E_l = \tfrac14 \sum (\hat G - \hat A)^2`.
+    """
+    if gram.shape[-2:] != target_gram.shape[-2:]:
+        raise ValueError(f"layer_style_loss: Gram {list(gram.shape)} vs target {list(target_gram.shape)}.")
+    if relative:
+        return relative_squared_error(gram, target_gram.expand_as(gram))
+    return 0.25 * (gram.float() - target_gram.float()).square().sum(dim=(-2, -1)).mean()
+
+
+def style_loss(
+    features: Mapping[str, torch.Tensor],
+    target_grams: Mapping[str, torch.Tensor],
+    layer_weights: Mapping[str, float],
+    relative: bool = True,
+) -> torch.Tensor:
+    r"""Eq. (5): :math:`\sum_l w_l E_l` over the layers in ``layer_weights``.
+
+    ``features`` maps layer name → ``[B, C, H, W]`` features of the image
+    being optimised, ``target_grams`` layer name → ``[1, C, C]`` style Grams
+    (from :func:`gram_matrix`). The paper uses :math:`w_l = 1/5` on
+    ``conv1_1 … conv5_1``.
+    """
+    total = None
+    for name, weight in layer_weights.items():
+        term = weight * layer_style_loss(gram_matrix(features[name]), target_grams[name], relative)
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("style_loss needs at least one style layer.")
+    return total
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    r"""Total-variation loss (squared, anisotropic), a smoothness prior.
+
+    Mean of squared differences between vertical neighbours plus that of
+    horizontal neighbours, for an image ``[B, 3, H, W]`` in [0, 1]. Not in
+    the paper; Mahendran & Vedaldi (2015) and Johnson et al. (2016) use it
+    to suppress high-frequency noise. Independent of the image size.
+    """
+    image = image.float()
+    vertical = (image[..., 1:, :] - image[..., :-1, :]).square().mean()
+    horizontal = (image[..., :, 1:] - image[..., :, :-1]).square().mean()
+    return vertical + horizontal

@@ -1,0 +1,88 @@
+"""Plot helpers for the notebooks: feature maps, Gram heatmaps, loss curves, comparisons.
+
+Every function returns the matplotlib ``Figure`` (or draws into the ``ax``
+you give) so notebooks can show, save or test it.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+
+from .images import show_images
+
+__all__ = ["plot_feature_maps", "plot_gram", "plot_losses", "compare"]
+
+
+def plot_feature_maps(features: torch.Tensor, count: int = 16, ncols: int = 8, title: str | None = None,
+                      size: float = 1.6):
+    """Grid of the first ``count`` channels of ``features`` (``[1, C, H, W]`` or ``[C, H, W]``).
+
+    Each map is scaled to its own min–max range (brighter = stronger response).
+    """
+    import matplotlib.pyplot as plt
+
+    maps = features.detach().float().cpu()
+    maps = maps[0] if maps.dim() == 4 else maps
+    count = min(count, maps.shape[0])
+    nrows = -(-count // ncols)
+    figure, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * maps.shape[1] / maps.shape[2]),
+                                squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index < count:
+            axis.imshow(maps[index].numpy(), cmap="viridis")
+            axis.set_title(str(index), fontsize=7)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_gram(gram: torch.Tensor, max_channels: int = 64, title: str | None = None, ax=None):
+    """Heatmap of a Gram matrix (``[C, C]`` or ``[1, C, C]``), first ``max_channels`` channels."""
+    import matplotlib.pyplot as plt
+
+    matrix = gram.detach().float().cpu()
+    matrix = matrix[0] if matrix.dim() == 3 else matrix
+    matrix = matrix[:max_channels, :max_channels]
+    figure = None
+    if ax is None:
+        figure, ax = plt.subplots(figsize=(4.5, 4))
+    image = ax.imshow(matrix.numpy(), cmap="magma")
+    ax.set_xlabel("channel j")
+    ax.set_ylabel("channel i")
+    if title:
+        ax.set_title(title)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return figure or ax.figure
+
+
+def plot_losses(history: Mapping[str, Sequence[float]], ax=None, title: str | None = "Loss per step", log: bool = True):
+    """Loss curves per term (``content``, ``style``, ``tv``, ``total``), log scale by default."""
+    import matplotlib.pyplot as plt
+
+    figure = None
+    if ax is None:
+        figure, ax = plt.subplots(figsize=(5, 3.5))
+    for name, values in history.items():
+        values = list(values)
+        if values and any(v > 0 for v in values):
+            ax.plot(range(1, len(values) + 1), values, label=name, linewidth=2 if name == "total" else 1.2)
+    if log and ax.lines:
+        ax.set_yscale("log")
+    ax.set_xlabel("step (VGG evaluations)")
+    ax.set_ylabel("weighted loss")
+    if title:
+        ax.set_title(title)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return figure or ax.figure
+
+
+def compare(images: Sequence[torch.Tensor], titles: Sequence[str] | None = None, ncols: int | None = None,
+            size: float = 4.0):
+    """Side-by-side comparison of several images with titles (e.g. settings of each run)."""
+    return show_images(images, titles, ncols=ncols, size=size)

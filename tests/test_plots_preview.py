@@ -1,0 +1,49 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import torch  # noqa: E402
+
+from nst_helpers import LivePreview, compare, gram_matrix, plot_feature_maps, plot_gram, plot_losses  # noqa: E402
+from nst_helpers.transfer import Progress  # noqa: E402
+
+
+def _progress(step, done=False):
+    history = {"content": [1.0 / (i + 1) for i in range(step)], "style": [2.0 / (i + 1) for i in range(step)],
+               "tv": [0.0] * step, "total": [3.0 / (i + 1) for i in range(step)]}
+    return Progress(step, 10, {k: v[-1] for k, v in history.items()}, history, torch.rand(1, 3, 8, 8), 0.1, done)
+
+
+def test_plot_helpers_return_figures():
+    features = torch.rand(1, 12, 9, 7)
+    assert len(plot_feature_maps(features, count=12, ncols=4).axes) == 12
+    assert plot_gram(gram_matrix(features)).axes[0].get_xlabel() == "channel j"
+    figure = plot_losses(_progress(5).history)
+    assert {line.get_label() for line in figure.axes[0].lines} == {"content", "style", "total"}  # tv is all zero
+    assert len(compare([torch.rand(1, 3, 4, 4)] * 3, ["a", "b", "c"]).axes) == 3
+
+
+def test_live_preview_updates_one_display_in_place(monkeypatch):
+    shown, updates = [], []
+
+    class Handle:
+        def update(self, obj):
+            updates.append(obj)
+
+    def fake_display(obj, display_id=False):
+        shown.append(obj)
+        return Handle()
+
+    monkeypatch.setattr("IPython.display.display", fake_display)
+    preview = LivePreview(figure=True, bar=False)
+    for step in (2, 4, 6):
+        preview(_progress(step))
+    preview(_progress(8, done=True))
+    assert len(shown) == 1 and len(updates) == 3 and preview.frames == 4
+    assert all(obj is shown[0] for obj in updates)  # the same figure, redrawn
+
+
+def test_plain_text_outside_notebooks(capsys):
+    preview = LivePreview(figure=False, bar=False)
+    preview(_progress(3))
+    assert "step     3/10" in capsys.readouterr().out
