@@ -75,10 +75,10 @@ class LivePreview:
             with self.output if self.output is not None else contextlib.nullcontext():
                 self._bar = tqdm(total=progress.steps, desc=self.title or "stylising", unit="step",
                                  file=sys.stderr, leave=True)
+        if progress.losses:
+            self._bar.set_postfix(loss=f"{progress.losses['total']:.4g}", refresh=False)
         self._bar.update(progress.step - self._last_step)
         self._last_step = progress.step
-        if progress.losses:
-            self._bar.set_postfix(loss=f"{progress.losses['total']:.4g}")
 
     def _draw(self, progress: Progress) -> None:
         import matplotlib.pyplot as plt
