@@ -153,17 +153,26 @@ def test_memory_estimate_grows_with_pixels_and_refuses_huge(vgg19_random, monkey
         stylize(torch.rand(1, 3, 1024, 1024), stripes_image(), model=vgg19_random, **SMALL)
 
 
-def test_loss_scale_is_comparable_between_random_vgg19_and_caffe_vgg16(vgg19_random, vgg16_shared):
-    """The same settings must mean the same for both networks, at 128 and 512 px."""
-    content, style = smooth_image(512, 512, seed=2), stripes_image(512, 512, period=24)
+@pytest.mark.slow
+def test_loss_scale_is_comparable_between_random_vgg19_and_caffe_vgg16(vgg19_random, vgg16_shared, shared_images):
+    """The same settings must mean the same for both networks, at 128 and 512 px.
+
+    The paper's raw content loss differs by ~10^6 between these two networks
+    (activations ~100x larger with the Caffe convention); the relative terms
+    must start within one order of magnitude of each other.
+    """
+    from nst_helpers import load_image
+
     for size in (128, 512):
-        c = torch.nn.functional.interpolate(content, size=(size, size), mode="bilinear")
-        s = torch.nn.functional.interpolate(style, size=(size, size), mode="bilinear")
+        content = load_image(shared_images / "tubingen.jpg", max_size=size)
+        style = load_image(shared_images / "starry_night.jpg", max_size=size)
         first = {}
         for name, model in (("vgg19", vgg19_random), ("vgg16", vgg16_shared)):
-            result = stylize(c, s, model=model, init="noise", steps=1, device="cpu")
-            first[name] = (result.history["content"][0], result.history["style"][0])
-        for term in (0, 1):
+            from_noise = stylize(content, style, model=model, init="noise", steps=1, device="cpu")
+            from_content = stylize(content, style, model=model, init="content", steps=1, device="cpu")
+            first[name] = (from_noise.history["content"][0], from_noise.history["style"][0],
+                           from_content.history["style"][0])
+        for term in range(3):
             ratio = first["vgg19"][term] / first["vgg16"][term]
             assert 0.1 < ratio < 10, (size, term, first)
 
