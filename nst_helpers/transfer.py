@@ -332,6 +332,9 @@ def stylize(
     content_layers = model.check_layers(config.content_layers)
     style_layers = {name: float(w) for name, w in config.style_layers.items()}
     model.check_layers(style_layers)
+    # A term with weight 0 needs no features (e.g. style reconstruction needs no relu4_2).
+    content_layers = content_layers if config.content_weight > 0 else []
+    style_layers = style_layers if config.style_weight > 0 else {}
     all_layers = list(dict.fromkeys(content_layers + list(style_layers)))
 
     height, width = content_image.shape[-2:]
@@ -368,9 +371,11 @@ def stylize(
     try:
         content_image, style_image = content_image.to(device), style_image.to(device)
         with torch.no_grad():  # targets once, without gradients
-            content_targets = {k: v.float() for k, v in features_of(content_image, content_layers).items()}
+            content_targets = ({k: v.float() for k, v in features_of(content_image, content_layers).items()}
+                               if content_layers else {})
             content_norms = {k: v.square().sum(dim=(1, 2, 3)) for k, v in content_targets.items()}
-            style_grams = {k: gram_matrix(v) for k, v in features_of(style_image, list(style_layers)).items()}
+            style_grams = ({k: gram_matrix(v) for k, v in features_of(style_image, list(style_layers)).items()}
+                           if style_layers else {})
             style_norms = {k: v.square().sum(dim=(1, 2)) for k, v in style_grams.items()}
 
         generator = torch.Generator(device="cpu").manual_seed(config.seed)

@@ -191,3 +191,19 @@ def test_real_weights_stylise_towards_style(vgg16_shared, shared_images):
     before = (feats(content) - feats(style)).norm()
     after = (feats(result.image) - feats(style)).norm()
     assert after < 0.7 * before
+
+
+def test_zero_weight_terms_need_no_features(vgg19_random):
+    """Reconstructions (paper Fig. 1): a term with weight 0 must not run VGG deeper than needed."""
+    deepest = []
+    hook = vgg19_random.layers[vgg19_random.index["relu4_2"]].register_forward_hook(
+        lambda *args: deepest.append("relu4_2"))
+    try:
+        style_only = stylize(smooth_image(32, 32), stripes_image(32, 32), model=vgg19_random, content_weight=0,
+                             init="noise", style_layers={"relu1_1": 1.0}, steps=5, device="cpu")
+    finally:
+        hook.remove()
+    assert not deepest and style_only.completed and max(style_only.history["content"]) == 0
+    content_only = stylize(smooth_image(32, 32), stripes_image(32, 32), model=vgg19_random, style_weight=0,
+                           init="noise", content_layers=("relu1_2",), style_layers={}, steps=5, device="cpu")
+    assert content_only.history["total"][-1] < content_only.history["total"][0]
