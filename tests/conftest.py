@@ -60,3 +60,36 @@ def stripes_image(height: int = 48, width: int = 64, period: int = 6) -> torch.T
     yy, xx = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
     phase = ((xx + yy) % period).float() / period
     return torch.stack([phase, 1 - phase, (phase * 2) % 1]).unsqueeze(0)
+
+
+# --------------------------------------------------------------------------- notebooks (nbval)
+# Kept here rather than in notebooks/conftest.py: two conftest modules would clash on
+# `from conftest import ...`. `make test` collects tests/ and notebooks/ in one run.
+
+
+def _missing_samples() -> str | None:
+    from nst_helpers import SAMPLES, ImageLoadError, sample_image
+
+    try:
+        for name in SAMPLES:
+            sample_image(name)
+    except ImageLoadError as error:
+        return str(error)
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the notebooks, saying why, when the sample images cannot be had.
+
+    The notebooks read the samples through ``sample_image`` (``NST_DATA_DIR`` or
+    a download). With neither, every notebook would fail on its first image for
+    a reason that has nothing to do with the notebook.
+    """
+    notebooks = [item for item in items if str(item.fspath).endswith(".ipynb")]
+    if not notebooks:
+        return
+    problem = _missing_samples()
+    if problem:
+        skip = pytest.mark.skip(reason=f"notebooks need the sample images (set NST_DATA_DIR): {problem}")
+        for item in notebooks:
+            item.add_marker(skip)
