@@ -1,0 +1,150 @@
+"""Structure of every notebook in ``notebooks/`` (docs/NOTEBOOK_CONVENTIONS.md), without running it.
+
+Running the notebooks is nbval's job (``pytest --nbval-lax notebooks``); these
+checks are static and fast: the file is valid nbformat, opens with a title and
+a Colab badge pointing at itself, has the guarded setup cell, is stored
+without outputs, names no machine-specific path, reads no local file that a
+Colab runtime would not have, and ends with a Summary and Exercises.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+BADGE = re.compile(
+    r"\[!\[Open In Colab\]\(https://colab\.research\.google\.com/assets/colab-badge\.svg\)\]"
+    r"\(https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/notebooks/(?P<name>[^)\s]+)\)"
+)
+# Paths that only exist on one machine (or only in Colab).
+MACHINE_PATHS = ("/work/", "/home/", "/Users/", "/root/", "/tmp/", "/content/", "/mnt/", "C:\\", "../shared",
+                 "shared/weights", "shared/images")
+# Calls whose first argument is a file to read; a literal there must be a URL or a file the notebook writes.
+READERS = re.compile(
+    r"""(?:\bopen|Image\.open|load_image|torch\.load|np\.load|read_csv|imread|read_bytes|read_text)\(\s*"""
+    r"""(?:[rbf]{0,2})["'](?P<path>[^"']+)["']"""
+)
+WRITERS = re.compile(
+    r"""(?:\.save|save_image|savefig|torch\.save|np\.save|imwrite|write_bytes|write_text)\(\s*(?:[rbf]{0,2})["']"""
+    r"""(?P<path>[^"']+)["']|\bopen\(\s*["'](?P<opened>[^"']+)["']\s*,\s*["'][wax]"""
+)
+# Notebooks take their settings from the environment; they must not set them.
+SETS_NST_VARIABLE = re.compile(r"""os\.environ(?:\[\s*["']NST_\w+["']\s*\]\s*=(?!=)|\.setdefault\(\s*["']NST_)"""
+                               r"""|%env\s+NST_|%set_env\s+NST_""")
+
+
+def _ids(paths):
+    return [path.name for path in paths]
+
+
+@lru_cache(maxsize=None)
+def _read(path: Path):
+    """The notebook, parsed once per test session (the tests only read it)."""
+    return nbformat.read(path, as_version=4)
+
+
+def _headings(notebook, level: int) -> list[tuple[int, str]]:
+    """(cell index, text) of the markdown headings of exactly ``level`` (e.g. 2 for ``## ...``)."""
+    marker = "#" * level + " "
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "markdown":
+            continue
+        for line in cell.source.splitlines():
+            if line.startswith(marker):
+                found.append((index, line[len(marker):].strip()))
+    return found
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, f"no notebooks found in {NOTEBOOK_DIR}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+class TestNotebookStructure:
+    def test_valid_nbformat(self, path):
+        notebook = _read(path)
+        nbformat.validate(notebook)
+        assert notebook.nbformat == 4
+        kernel = notebook.metadata.get("kernelspec", {}).get("name")
+        assert kernel in (None, "python3"), f"kernelspec {kernel!r}: use the plain 'python3' kernel"
+
+    def test_file_name_is_numbered(self, path):
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), "name notebooks NN_topic.ipynb"
+
+    def test_title_and_colab_badge_point_at_this_notebook(self, path):
+        first = _read(path).cells[0]
+        assert first.cell_type == "markdown", "the first cell must be the title (markdown)"
+        title = first.source.lstrip().splitlines()[0]
+        assert title.startswith(f"# {path.name[:2]} "), f"title {title!r} should start with '# {path.name[:2]} · '"
+        badge = BADGE.search(first.source)
+        assert badge, "the first cell needs the 'Open In Colab' badge (see docs/NOTEBOOK_CONVENTIONS.md)"
+        assert badge["name"] == path.name, f"the Colab badge opens {badge['name']}, not {path.name}"
+
+    def test_setup_cell_installs_the_package_only_in_colab(self, path):
+        code_cells = [cell for cell in _read(path).cells if cell.cell_type == "code"]
+        assert code_cells, "no code cells"
+        setup = code_cells[0].source
+        assert '"google.colab" in sys.modules' in setup, "the first code cell must be the guarded setup cell"
+        assert re.search(r"%pip install .*nst-helpers", setup), "the setup cell must %pip install nst-helpers"
+        install_line = next(line for line in setup.splitlines() if "%pip install" in line)
+        assert install_line.startswith((" ", "\t")), "the install must be inside the `if` (Colab only)"
+
+    def test_quick_mode_flag(self, path):
+        sources = "\n".join(cell.source for cell in _read(path).cells if cell.cell_type == "code")
+        assert 'QUICK = os.environ.get("NST_QUICK") == "1"' in sources, "define QUICK from NST_QUICK"
+
+    def test_stored_without_outputs(self, path):
+        for index, cell in enumerate(_read(path).cells):
+            if cell.cell_type == "code":
+                assert cell.get("outputs") == [], f"cell {index} has stored outputs (run nbstripout)"
+                assert cell.get("execution_count") is None, f"cell {index} has an execution count (run nbstripout)"
+
+    def test_no_machine_specific_paths(self, path):
+        for index, cell in enumerate(_read(path).cells):
+            for fragment in MACHINE_PATHS:
+                assert fragment not in cell.source, f"cell {index} mentions {fragment!r}, which exists on one machine only"
+
+    def test_no_nst_settings_in_the_notebook(self, path):
+        for index, cell in enumerate(_read(path).cells):
+            if cell.cell_type == "code":
+                assert not SETS_NST_VARIABLE.search(cell.source), (
+                    f"cell {index} sets an NST_* variable; the environment provides those")
+
+    def test_reads_only_files_it_writes_or_urls(self, path):
+        cells = [cell.source for cell in _read(path).cells if cell.cell_type == "code"]
+        written = {match["path"] or match["opened"] for source in cells for match in WRITERS.finditer(source)}
+        for index, source in enumerate(cells):
+            for match in READERS.finditer(source):
+                target = match["path"]
+                if target.startswith(("http://", "https://")) or target in written:
+                    continue
+                pytest.fail(f"code cell {index} reads {target!r}, which a fresh Colab runtime does not have; "
+                            "use nst.sample_image(...), a URL, or a file the notebook writes first")
+
+    def test_nbval_skip_says_why(self, path):
+        for index, cell in enumerate(_read(path).cells):
+            if cell.cell_type == "code" and "NBVAL_SKIP" in cell.source:
+                comments = [line for line in cell.source.splitlines()
+                            if line.strip().startswith("#") and "NBVAL_SKIP" not in line]
+                assert comments, f"cell {index} is skipped by nbval; add a comment saying why"
+
+    def test_ends_with_summary_and_exercises(self, path):
+        notebook = _read(path)
+        sections = _headings(notebook, 2)
+        names = [text for _, text in sections]
+        assert "Summary" in names and "Exercises" in names, "end with '## Summary' and '## Exercises'"
+        assert names[-2:] == ["Summary", "Exercises"], f"the last sections must be Summary, Exercises; got {names[-2:]}"
+        start = sections[-1][0]
+        exercise_text = "\n".join(cell.source for cell in notebook.cells[start:] if cell.cell_type == "markdown")
+        exercise_text = exercise_text.split("## Exercises", 1)[1]
+        items = re.findall(r"^(?:\d+\.|[-*]) ", exercise_text, flags=re.MULTILINE)
+        items += re.findall(r"^### ", exercise_text, flags=re.MULTILINE)
+        assert 2 <= len(items) <= 4, f"{len(items)} exercises; the conventions ask for 2-4"
