@@ -10,7 +10,6 @@ notebook it prints a terminal progress bar (or plain lines with
 
 from __future__ import annotations
 
-import contextlib
 import sys
 
 from .plots import plot_losses
@@ -39,16 +38,14 @@ class LivePreview:
             decides by :func:`in_notebook`.
         bar: show a tqdm progress bar with the current loss.
         title: shown above the image.
-        output: an ``ipywidgets.Output`` to draw into (used by the sliders
-            panel); ``None`` displays in the current cell.
 
     Use it as ``stylize(content, style, callback=LivePreview())``. It keeps
     ``.frames`` (how many times the figure was redrawn) for tests.
     """
 
-    def __init__(self, figure: bool | None = None, bar: bool = True, title: str = "", output=None):
+    def __init__(self, figure: bool | None = None, bar: bool = True, title: str = ""):
         self.use_figure = in_notebook() if figure is None else figure
-        self.use_bar, self.title, self.output = bar, title, output
+        self.use_bar, self.title = bar, title
         self.frames = 0
         self._bar = None
         self._handle = None
@@ -72,9 +69,8 @@ class LivePreview:
         if self._bar is None:
             from tqdm.auto import tqdm
 
-            with self.output if self.output is not None else contextlib.nullcontext():
-                self._bar = tqdm(total=progress.steps, desc=self.title or "stylising", unit="step",
-                                 file=sys.stderr, leave=True)
+            self._bar = tqdm(total=progress.steps, desc=self.title or "stylising", unit="step", file=sys.stderr,
+                             leave=True)
         if progress.losses:
             self._bar.set_postfix(loss=f"{progress.losses['total']:.4g}", refresh=False)
         self._bar.update(progress.step - self._last_step)
@@ -94,8 +90,7 @@ class LivePreview:
         plot_losses(progress.history, ax=self._loss_axis)
         self._figure.tight_layout()
         if self._handle is None:
-            with self.output if self.output is not None else contextlib.nullcontext():
-                self._handle = display(self._figure, display_id=True)
+            self._handle = display(self._figure, display_id=True)
         else:
             self._handle.update(self._figure)
         self.frames += 1

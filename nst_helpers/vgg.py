@@ -36,6 +36,7 @@ from __future__ import annotations
 import difflib
 import os
 import pickle
+import re
 import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -179,7 +180,10 @@ class VGGFeatures(nn.Module):
 
     def min_input_size(self, layers: Iterable[str]) -> int:
         """Smallest height/width (px) that still gives a non-empty map at the deepest of ``layers``."""
-        last = max(self.index[name] for name in self.check_layers(layers))
+        layers = self.check_layers(layers)
+        if not layers:
+            return 1
+        last = max(self.index[name] for name in layers)
         pools = sum(1 for name in self.names[: last + 1] if name.startswith("pool"))
         return 2 ** pools
 
@@ -191,6 +195,8 @@ class VGGFeatures(nn.Module):
         layers = self.check_layers(layers)
         if image.dim() != 4 or image.shape[1] != 3:
             raise SettingsError(f"Expected an image batch [B, 3, H, W], got shape {list(image.shape)}.")
+        if not layers:
+            return {}
         needed = self.min_input_size(layers)
         if min(image.shape[-2:]) < needed:
             raise SettingsError(
@@ -254,26 +260,47 @@ def _imagenet_state_dict(arch: str) -> dict:
 
 
 def _read_state_dict(path: Path) -> dict:
+    if path.is_dir():
+        raise WeightsError(f"Weights path {path} is a folder; give the .pth file inside it "
+                           "(NST_WEIGHTS or weights=).")
     if not path.is_file():
         raise WeightsError(
             f"Weights file {path} does not exist (set by NST_WEIGHTS or weights=); check the path, "
             "or use NST_WEIGHTS=imagenet to download torchvision's weights."
         )
+    resave = "Re-download it, or re-save it from a trusted session with torch.save(model.state_dict(), path)."
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    if not head:
+        raise WeightsError(f"{path} is empty (0 bytes), probably an interrupted download. {resave}")
+    if not head.startswith((b"PK", b"\x80")) and head.lstrip()[:1] in (b"<", b"{"):  # neither zip nor pickle
+        raise WeightsError(
+            f"{path} is a text or HTML file (it starts with {head[:15]!r}), not PyTorch weights: a download "
+            f"that saved an error page? {resave}"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if unsafe is None:
+            raise WeightsError(f"{path} is not a PyTorch weights file, or it is corrupt (not a readable "
+                               f"pickle). {resave}") from None
         raise WeightsError(
-            f"{path} holds pickled Python objects other than tensors, which may run code, so it was "
-            f"refused (torch.load(weights_only=True)). Re-save it from a trusted session with "
-            f"torch.save(model.state_dict(), path). Detail: {str(exc).splitlines()[0]}"
+            f"{path} holds pickled Python objects other than tensors (it would call {unsafe.group(1)} on load), "
+            f"which may run code, so it was refused (torch.load(weights_only=True)). {resave}"
         ) from None
-    except Exception as exc:
-        raise WeightsError(f"{path} is not a PyTorch weights file ({type(exc).__name__}: {exc}).") from None
+    except Exception as exc:  # noqa: BLE001 - zip, storage and version errors of torch.load
+        detail = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else ""
+        raise WeightsError(
+            f"{path} is not a PyTorch weights file, or it is truncated or corrupt ({type(exc).__name__}: "
+            f"{detail[:160]}). {resave}"
+        ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        found = (f"a dict with keys {list(state)[:5]}" if isinstance(state, dict) else f"a {type(state).__name__}")
         raise WeightsError(
-            f"{path} does not contain a state dict (a dict of tensors); save one with "
+            f"{path} does not contain a state dict (a dict of tensors), but {found}; save one with "
             "torch.save(model.state_dict(), path)."
         )
     return state
@@ -314,6 +341,9 @@ def _load_into(features: nn.Sequential, state: dict, source: str, arch: str) -> 
                 f"{source}: features.{key} has shape {list(value.shape)}, but {arch} needs "
                 f"{list(expected[key].shape)}. Set NST_VGG to the right architecture."
             )
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise WeightsError(f"{source}: features.{key} contains NaN or infinite values; the file is corrupt. "
+                               "Re-download it or re-save it from a working model.")
     features.load_state_dict(state)  # copies, casting float16 to float32
 
 

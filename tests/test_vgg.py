@@ -185,3 +185,8 @@ def test_shared_vgg16_weights(vgg16_shared):
     assert vgg16_shared.arch == "vgg16" and vgg16_shared.input_norm == "caffe"
     bias = vgg16_shared.layers[0].bias[:4]
     assert torch.allclose(bias, torch.tensor([0.7343, 0.0934, 0.0678, 0.8863]), atol=1e-3)
+
+
+def test_no_layers_requested_runs_nothing(vgg19_random):
+    assert vgg19_random(torch.rand(1, 3, 8, 8), []) == {}
+    assert vgg19_random.min_input_size([]) == 1
