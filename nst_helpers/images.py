@@ -9,9 +9,12 @@ mean/std goes with which weights.
 
 from __future__ import annotations
 
+import http.client
 import io
 import os
+import re
 import socket
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -49,23 +52,54 @@ def _looks_like_text(head: bytes) -> bool:
     return start.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body", b"{", b"<"))
 
 
+def _is_plain_text(head: bytes) -> bool:
+    """True for printable UTF-8 (a note or a log saved with an image's name); image headers never are."""
+    text = head.decode("utf-8", errors="replace").rstrip("\ufffd")  # the cut may split the last character
+    return bool(text) and all(char.isprintable() or char.isspace() for char in text)
+
+
+def _format_bytes(count: int) -> str:
+    if count < 1000:
+        return f"{count} bytes"
+    return f"{count / 1e3:.3g} kB" if count < 1e6 else f"{count / 1e6:.3g} MB"
+
+
+def _timeout_message(url: str, timeout: float) -> str:
+    return (f"Timed out after {timeout:g} s waiting for {url}; try again, or download the image "
+            "yourself and pass its path.")
+
+
 def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: int = MAX_DOWNLOAD_BYTES) -> bytes:
     """Download ``url`` and return its bytes, with a bounded time and size.
 
-    Raises :class:`ImageLoadError` with a message saying what went wrong
-    (timeout, HTTP status, too large, an HTML page instead of an image).
+    ``timeout`` bounds the whole download (not just each network read, so a
+    server trickling bytes cannot stall a notebook); at most ``max_bytes``
+    are read. Raises :class:`ImageLoadError` with a message saying what went
+    wrong (timeout, HTTP status, too large, an HTML page instead of an image).
     """
     request = urllib.request.Request(url, headers={"User-Agent": "nst-helpers (image loader)"})
+    too_large = (f"{url} is larger than the {_format_bytes(max_bytes)} limit; download it yourself, "
+                 "shrink it, and pass the local path.")
+    deadline = time.monotonic() + timeout
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             content_type = (response.headers.get("Content-Type") or "").lower()
             length = response.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > max_bytes:
                 raise ImageLoadError(
-                    f"{url} is {int(length) / 1e6:.0f} MB, more than the {max_bytes / 1e6:.0f} MB limit; "
+                    f"{url} is {_format_bytes(int(length))}, more than the {_format_bytes(max_bytes)} limit; "
                     "download it yourself, shrink it, and pass the local path."
                 )
-            data = response.read(max_bytes + 1)
+            chunks, received = [], 0
+            while received <= max_bytes:
+                if time.monotonic() > deadline:
+                    raise ImageLoadError(_timeout_message(url, timeout))
+                chunk = response.read1(min(64 * 1024, max_bytes + 1 - received))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                received += len(chunk)
+            data = b"".join(chunks)
     except ImageLoadError:
         raise
     except urllib.error.HTTPError as exc:
@@ -74,21 +108,17 @@ def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: int = MAX_DOW
             "or download the image yourself and pass its path."
         ) from None
     except (socket.timeout, TimeoutError):
-        raise ImageLoadError(
-            f"Timed out after {timeout:.0f} s waiting for {url}; try again, or download the image "
-            "yourself and pass its path."
-        ) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ImageLoadError(_timeout_message(url, timeout)) from None
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, (socket.timeout, TimeoutError)):  # a timeout while connecting
+            raise ImageLoadError(_timeout_message(url, timeout)) from None
         raise ImageLoadError(
-            f"Could not download {url} ({reason}). Are you online? Otherwise download the image "
-            "yourself and pass its path."
+            f"Could not download {url} ({reason or type(exc).__name__}). Are you online? Otherwise download "
+            "the image yourself and pass its path."
         ) from None
     if len(data) > max_bytes:
-        raise ImageLoadError(
-            f"{url} is larger than the {max_bytes / 1e6:.0f} MB limit; download it yourself, shrink it, "
-            "and pass the local path."
-        )
+        raise ImageLoadError(too_large)
     if "text/html" in content_type or (content_type.startswith("text/") and _looks_like_text(data[:256])):
         raise ImageLoadError(
             f"{url} returned a web page ({content_type or 'text'}), not an image. Use the image's own "
@@ -131,11 +161,13 @@ def _read_source(source: ImageSource) -> tuple[Image.Image, str]:
     if not data:
         raise ImageLoadError(f"{name} is empty (0 bytes); re-download or re-export the image.")
     try:
-        image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():  # replaced by the clearer warning of _warn_if_huge
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise ImageLoadError(_bomb_message(name, exc)) from None
     except UnidentifiedImageError:
-        if _looks_like_text(data[:256]):
+        if _looks_like_text(data[:256]) or _is_plain_text(data[:256]):
             raise ImageLoadError(
                 f"{name} is a text or HTML file, not an image (it starts with {data[:15]!r}). "
                 "If you saved a web page, save the picture itself instead."
@@ -143,25 +175,48 @@ def _read_source(source: ImageSource) -> tuple[Image.Image, str]:
         raise ImageLoadError(
             f"{name} is not an image format Pillow can read; convert it to PNG or JPEG."
         ) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - Pillow's parsers raise many types on malformed files
         raise ImageLoadError(_corrupt_message(name, exc)) from None
+    _warn_if_huge(image, name)
     return image, name
 
 
 def _corrupt_message(name: str, exc: Exception) -> str:
+    if isinstance(exc, MemoryError):
+        return f"Ran out of memory decoding {name}; shrink the image (or free memory) and try again."
     return (
-        f"{name} could not be decoded ({exc}); the file is probably truncated or corrupt. "
-        "Re-download it or re-save it as PNG/JPEG."
+        f"{name} could not be decoded ({type(exc).__name__}: {exc}); the file is probably truncated or "
+        "corrupt. Re-download it or re-save it as PNG/JPEG."
     )
+
+
+def _megapixels(pixels: float) -> str:
+    return f"{pixels / 1e6:.3g} megapixels"
 
 
 def _bomb_message(name: str, exc: Exception) -> str:
     limit = Image.MAX_IMAGE_PIXELS or 0
+    found = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow's message holds the pixel count
+    size = f"{_megapixels(int(found.group(1)))}, more than" if found else "more than"
     return (
-        f"{name} is too large to decode safely ({exc}). Pillow refuses images above "
-        f"{2 * limit / 1e6:.0f} megapixels as a guard against decompression bombs. If you trust the "
-        "file, shrink it with an image editor, or set PIL.Image.MAX_IMAGE_PIXELS = None before loading."
+        f"{name} is {size} twice Pillow's safety limit of {_megapixels(limit)} (PIL.Image.MAX_IMAGE_PIXELS), "
+        "so it was not decoded: files this large can be 'decompression bombs' that fill the memory. "
+        "If you trust the file, shrink it first with an image editor, or raise the limit before loading: "
+        "PIL.Image.MAX_IMAGE_PIXELS = None."
     )
+
+
+def _warn_if_huge(image: Image.Image, name: str) -> None:
+    """Pillow only warns between 1x and 2x its pixel limit; say what that means and that we go on."""
+    limit, pixels = Image.MAX_IMAGE_PIXELS, image.size[0] * image.size[1]
+    if limit and pixels > limit:
+        warnings.warn(
+            f"{name} is {image.size[0]}x{image.size[1]} px ({_megapixels(pixels)}), above Pillow's "
+            f"decompression-bomb limit of {_megapixels(limit)}. Loading it anyway (it is below twice the "
+            "limit, where Pillow refuses) and resizing it to max_size; if you did not expect an image this "
+            "large, check where the file came from, or shrink it first to save memory.",
+            stacklevel=4,  # the caller of load_image
+        )
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:
@@ -228,7 +283,8 @@ def resize_image(image: torch.Tensor, max_size: int | None = None, size=None) ->
     if target == (height, width):
         return image
     resized = F.interpolate(image, size=target, mode="bicubic", antialias=True, align_corners=False)
-    return resized.clamp_(0.0, 1.0)
+    # A 1x1 input has ambiguous strides and interpolate may answer channels-last; L-BFGS needs contiguous.
+    return resized.clamp_(0.0, 1.0).contiguous()
 
 
 def _check_size_arguments(max_size, size) -> None:
@@ -260,12 +316,7 @@ def load_image(source: ImageSource, max_size: int | None = 512, size=None) -> to
     """
     _check_size_arguments(max_size, size)
     if isinstance(source, torch.Tensor):
-        tensor = source.detach().float().cpu()
-        if tensor.dim() == 3:
-            tensor = tensor.unsqueeze(0)
-        if tensor.dim() != 4 or tensor.shape[:2] != (1, 3):
-            raise ImageLoadError(f"An image tensor must be [3, H, W] or [1, 3, H, W], got {list(source.shape)}.")
-        return resize_image(tensor.clamp(0.0, 1.0), max_size, size)
+        return resize_image(_tensor_image(source), max_size, size)
 
     image, name = _read_source(source)
     try:
@@ -280,7 +331,11 @@ def load_image(source: ImageSource, max_size: int | None = 512, size=None) -> to
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image.load()
         decoded = image.size
-        image = ImageOps.exif_transpose(image) or image
+        try:
+            image = ImageOps.exif_transpose(image) or image
+        except Exception as exc:  # noqa: BLE001 - a broken EXIF block should not lose the picture
+            warnings.warn(f"{name} has unreadable EXIF data ({type(exc).__name__}); its orientation tag was "
+                          "ignored, so a phone photo may come out rotated.", stacklevel=2)
         if image.size != decoded:  # rotated by 90 degrees
             width, height = height, width
         tensor = pil_to_tensor(image)
@@ -288,9 +343,45 @@ def load_image(source: ImageSource, max_size: int | None = 512, size=None) -> to
         raise
     except Image.DecompressionBombError as exc:
         raise ImageLoadError(_bomb_message(name, exc)) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many types on malformed files
         raise ImageLoadError(_corrupt_message(name, exc)) from None
     return resize_image(tensor, size=_target_size(height, width, max_size, size))
+
+
+def _tensor_image(source: torch.Tensor) -> torch.Tensor:
+    """Check an image tensor and return it as contiguous float32 ``[1, 3, H, W]`` in [0, 1] on the CPU.
+
+    uint8 tensors (0..255, as ``torchvision.io.read_image`` returns) are divided by 255; other
+    integer types are refused as ambiguous; NaN or infinite values are refused.
+    """
+    tensor = source.detach()
+    if tensor.dim() == 3:
+        tensor = tensor.unsqueeze(0)
+    if tensor.dim() != 4 or tensor.shape[:2] != (1, 3) or tensor.numel() == 0:
+        raise ImageLoadError(
+            f"An image tensor must be [3, H, W] or [1, 3, H, W] with H, W ≥ 1 (RGB), got {list(source.shape)}."
+        )
+    if tensor.dtype == torch.uint8:
+        tensor = tensor.float() / 255.0
+    elif tensor.dtype == torch.bool:
+        tensor = tensor.float()
+    elif not tensor.is_floating_point():
+        raise ImageLoadError(
+            f"An image tensor of dtype {tensor.dtype} is ambiguous; convert it to float in [0, 1] first, "
+            "e.g. tensor.float() / 255 for 0..255 values."
+        )
+    tensor = tensor.float().cpu()
+    if not bool(torch.isfinite(tensor).all()):
+        raise ImageLoadError("The image tensor contains NaN or infinite values; check how it was made.")
+    low, high = float(tensor.min()), float(tensor.max())
+    if low < -0.1 or high > 1.1:
+        warnings.warn(
+            f"The image tensor's values range from {low:.3g} to {high:.3g}, outside [0, 1]; they were "
+            "clamped. Images here are RGB in [0, 1]: divide 0..255 values by 255, and undo any mean/std "
+            "normalisation.",
+            stacklevel=3,
+        )
+    return tensor.clamp(0.0, 1.0).contiguous()
 
 
 def _as_chw(image) -> torch.Tensor:
@@ -325,6 +416,12 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     if target.suffix.lower() not in Image.registered_extensions():
         raise ImageSaveError(
             f"Cannot tell the image format from {str(path)!r}; end the file name with .png or .jpg."
+        )
+    blocking_file = next((folder for folder in target.parents if folder.exists() and not folder.is_dir()), None)
+    if blocking_file is not None:
+        raise ImageSaveError(
+            f"Could not write {target}: {blocking_file} is a file, not a folder. The image is still in memory; "
+            "save it to a folder you can write to."
         )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ from typing import Callable, Optional
 
 import torch
 
+from . import fastconv
 from .data import is_sample_name, sample_image
 from .errors import SettingsError
 from .images import ImageSource, load_image, resize_image, save_image, show_images
@@ -88,6 +89,7 @@ class TransferConfig:
     precision: str = "fp32"  #: VGG pass in "fp32", "bf16", "fp16" or "auto"; losses always in fp32
     channels_last: Optional[bool] = None  #: NHWC convolutions; None: on for CUDA, off on CPU
     compile: bool = False  #: wrap the VGG pass in torch.compile (pays off on long GPU runs)
+    winograd: Optional[bool] = None  #: CPU: Winograd convolutions (NNPACK); None: on for CPU fp32 if available
     check_memory: bool = True  #: refuse sizes whose estimated memory exceeds what is free
 
     def validate(self) -> "TransferConfig":
@@ -108,7 +110,8 @@ class TransferConfig:
                 raise SettingsError(f"{name} must be a finite number ≥ 0, got {value!r}.")
         if self.content_weight == 0 and self.style_weight == 0:
             raise SettingsError("content_weight and style_weight are both 0: there is nothing to optimise.")
-        if self.lr is not None and (not math.isfinite(self.lr) or self.lr <= 0):
+        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
+                                    or not math.isfinite(self.lr) or self.lr <= 0):
             raise SettingsError(f"lr must be a positive number, got {self.lr!r}.")
         for name, allowed in (("optimizer", OPTIMIZERS), ("init", INITS), ("precision", PRECISIONS),
                               ("pooling", ("max", "avg"))):
@@ -123,7 +126,7 @@ class TransferConfig:
         if not self.style_layers and self.style_weight > 0:
             raise SettingsError("style_layers is empty but style_weight > 0; name at least one layer.")
         for name, weight in self.style_layers.items():
-            if not math.isfinite(weight) or weight < 0:
+            if not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
                 raise SettingsError(f"Style layer weight for {name} must be a finite number ≥ 0, got {weight!r}.")
         return self
 
@@ -149,7 +152,7 @@ class Progress:
 class TransferResult:
     """Everything a run produced. ``image`` is what you usually want."""
 
-    image: torch.Tensor  #: final image, CPU, [1, 3, H, W] in [0, 1]
+    image: torch.Tensor  #: the last evaluated image (its loss is history's last entry), CPU, [1, 3, H, W] in [0, 1]
     best_image: torch.Tensor  #: the evaluated image with the lowest total loss
     best_loss: float
     best_step: int
@@ -210,31 +213,57 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return chosen
 
 
-# Bytes of autograd state and transient buffers per byte of stored activations, measured
-# (see benchmarks/ and the README's Performance section) and rounded up.
-_MEMORY_FACTOR = 2.5
+# The memory model, checked by ``python -m nst_helpers.bench --memory-model`` (benchmarks/README.md).
+# Measured, device-independently (bytes of the tensors a step creates): one VGG19 step peaks at
+# 1.05x the activation bytes counted by _activation_elements in fp32, and at 1.48x the bf16 bytes
+# in bf16 (the Grams and losses stay fp32) = 0.74x the fp32 bytes. Half precision is therefore
+# counted at 3 bytes per element, not 2, and _MEMORY_FACTOR adds ~45% for what a CPU measurement
+# cannot see: the CUDA allocator's rounding and fragmentation and cuDNN's workspaces.
+_MEMORY_FACTOR = 1.5
+# Image-sized fp32 buffers of a whole run, measured at 64-256 px: ~160 for L-BFGS (its 2 x 50
+# history vectors, line-search copies, best/last/start image, gradient), ~20 for Adam.
+_IMAGE_COPIES = 160
 
 
-def estimate_memory(model: VGGFeatures, height: int, width: int, layers, precision: str = "fp32") -> int:
-    """Estimated peak bytes of one VGG forward + backward to the input at ``height x width``.
-
-    Sums the activations of every module up to the deepest needed layer
-    (what autograd stores), times a measured overhead factor, plus the
-    weights. Used to refuse sizes that would run out of memory halfway.
-    """
+def _activation_elements(model: VGGFeatures, height: int, width: int, layers) -> int:
+    """Elements of every module output up to the deepest of ``layers`` (batch 1)."""
     from torch import nn
 
     last = max(model.index[name] for name in layers)
-    element = 2 if precision in ("bf16", "fp16") else 4
-    channels, h, w, activations, weights = 3, height, width, 0, 0
+    channels, h, w, activations = 3, height, width, 0
     for module in list(model.layers)[: last + 1]:
         if isinstance(module, nn.Conv2d):
             channels = module.out_channels
-            weights += module.weight.numel() + module.bias.numel()
         elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
             h, w = h // 2, w // 2
         activations += channels * h * w
-    return int(_MEMORY_FACTOR * activations * element + 4 * weights + 64 * 2**20)
+    return activations
+
+
+def _fixed_bytes(model: VGGFeatures, height: int, width: int, layers=None, precision: str = "fp32") -> int:
+    """Bytes besides one step's activations: weights (+ their half-precision copies), the optimiser's
+    image-sized buffers, and 64 MiB of slack."""
+    from torch import nn
+
+    last = max(model.index[name] for name in layers) if layers else len(model.layers) - 1
+    stored = sum(p.numel() * p.element_size() for p in model.parameters())  # all of them sit on the device
+    used = sum(m.weight.numel() + m.bias.numel() for m in list(model.layers)[: last + 1] if isinstance(m, nn.Conv2d))
+    copies = 2 * used if precision in ("bf16", "fp16") else 0  # autocast's half copy of each weight used
+    return stored + copies + _IMAGE_COPIES * 3 * height * width * 4 + 64 * 2**20
+
+
+def estimate_memory(model: VGGFeatures, height: int, width: int, layers, precision: str = "fp32") -> int:
+    """Estimated peak bytes of a run at ``height x width``: one VGG forward + backward to the input,
+    the optimiser's buffers and the weights.
+
+    Sums the activations of every module up to the deepest needed layer
+    (what autograd stores), times a measured overhead factor, plus the
+    weights and image-sized buffers. Used to refuse sizes that would run out
+    of memory halfway. ``precision="auto"`` counts as fp32.
+    """
+    element = 3 if precision in ("bf16", "fp16") else 4  # half precision: Grams and losses stay fp32
+    activations = _activation_elements(model, height, width, layers)
+    return int(_MEMORY_FACTOR * activations * element + _fixed_bytes(model, height, width, layers, precision))
 
 
 def _free_memory(device: torch.device) -> int | None:
@@ -252,9 +281,28 @@ def _free_memory(device: torch.device) -> int | None:
     return None
 
 
-def _size_that_fits(model, height, width, layers, precision, free) -> int:
+def _size_that_fits(model, height, width, layers, precision, free, below=None) -> int | None:
+    """Largest ``size`` (longest side, a multiple of 16, below ``below``) whose estimate fits in ``free`` bytes.
+
+    None when not even the smallest usable image fits (the weights alone are too big).
+    """
+    longest = max(height, width)
+    minimum = model.min_input_size(layers)
     scale = math.sqrt(free / max(estimate_memory(model, height, width, layers, precision), 1))
-    return max(16, int(max(height, width) * scale * 0.9) // 16 * 16)
+    size = min(int(longest * scale), below or longest) // 16 * 16
+    while size >= 16:  # step down from the guess: the weights are a fixed cost, so memory is not ∝ pixels
+        h, w = max(1, round(height * size / longest)), max(1, round(width * size / longest))
+        if min(h, w) >= minimum and estimate_memory(model, h, w, layers, precision) <= free:
+            return size
+        size -= 16
+    return None
+
+
+def _size_advice(fits: int | None, device) -> str:
+    if fits is None:
+        return (f"Not even a small image fits in the free memory on {device}: free some (close other notebooks "
+                "or programs) or use another device")
+    return f"Use size={fits} or smaller (a tensor input is used at its own size: resize it first)"
 
 
 def _check_memory(model, height, width, layers, config, device) -> None:
@@ -265,8 +313,9 @@ def _check_memory(model, height, width, layers, config, device) -> None:
     if needed > 0.9 * free:
         fits = _size_that_fits(model, height, width, layers, config.precision, 0.9 * free)
         raise SettingsError(
-            f"A {height}x{width} image needs about {needed / 2**30:.1f} GiB on {device}, but only "
-            f"{free / 2**30:.1f} GiB is free. Use size={fits} or smaller (or check_memory=False to try anyway)."
+            f"A {height}x{width} image needs about {needed / 2**30:.2f} GiB on {device}, but only "
+            f"{free / 2**30:.2f} GiB is free. {_size_advice(fits, device)}, or pass check_memory=False to try "
+            "anyway."
         )
 
 
@@ -274,12 +323,9 @@ def _as_image(source, max_size: int) -> torch.Tensor:
     if isinstance(source, str) and is_sample_name(source):
         source = sample_image(source)
     if isinstance(source, torch.Tensor):
-        tensor = source.detach().float()
-        if tensor.dim() == 3:
-            tensor = tensor.unsqueeze(0)
-        if tensor.dim() != 4 or tensor.shape[:2] != (1, 3):
-            raise SettingsError(f"An image tensor must be [1, 3, H, W], got {list(source.shape)}.")
-        return tensor.cpu()  # already-loaded tensors are used at their size
+        # Already-loaded tensors are used at their size; load_image checks shape, dtype (uint8 → /255)
+        # and values, and makes them contiguous float32 on the CPU (L-BFGS needs a contiguous image).
+        return load_image(source, max_size=None)
     return load_image(source, max_size=max_size)
 
 
@@ -288,12 +334,40 @@ def _out_of_memory_types() -> tuple:
     return tuple(t for t in types if t is not None)
 
 
+def _is_out_of_memory(error: BaseException) -> bool:
+    """CUDA raises OutOfMemoryError; the CPU and MPS allocators raise a plain RuntimeError."""
+    if isinstance(error, _out_of_memory_types()):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and any(
+        marker in text for marker in ("out of memory", "can't allocate memory", "not enough memory"))
+
+
 class _NonFinite(Exception):
     pass
 
 
 class _BudgetSpent(Exception):
     pass
+
+
+def _fast_path(config: TransferConfig, device: torch.device) -> tuple[bool, str, bool]:
+    """(channels_last, precision, winograd) that ``config`` means on ``device`` (resolves None and "auto").
+
+    Chosen by the measurements in ``benchmarks/``: on a CPU, Winograd convolutions in fp32 (bf16 is
+    emulated, ~10x slower, on CPUs without AVX-512 BF16/AMX; NHWC and torch.compile gave nothing);
+    on CUDA, NHWC and bf16 where the GPU has bf16 tensor cores (compute capability 8.0+; a T4's
+    bf16 is emulated).
+    """
+    channels_last = config.channels_last if config.channels_last is not None else device.type == "cuda"
+    precision = config.precision
+    if precision == "auto":
+        native_bf16 = device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+        precision = "bf16" if native_bf16 else "fp32"
+    winograd = config.winograd
+    if winograd is None:
+        winograd = device.type == "cpu" and precision == "fp32" and fastconv.available()
+    return channels_last, precision, bool(winograd) and not config.compile  # compile traces the plain convs
 
 
 def stylize(
@@ -348,26 +422,22 @@ def stylize(
     if config.check_memory:
         _check_memory(model, height, width, all_layers, config, device)
 
-    channels_last = config.channels_last if config.channels_last is not None else device.type == "cuda"
+    channels_last, precision, winograd = _fast_path(config, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    precision = config.precision
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 
     def features_of(image: torch.Tensor, layers) -> dict:
         if channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
         context = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-        with context:
+        with context, fastconv.winograd_convolutions() if winograd else contextlib.nullcontext():
             return model(image, layers)
 
     forward = torch.compile(features_of) if config.compile else features_of
 
-    oom_types = _out_of_memory_types()
     try:
         content_image, style_image = content_image.to(device), style_image.to(device)
         with torch.no_grad():  # targets once, without gradients
@@ -385,7 +455,9 @@ def stylize(
             start = torch.rand(content_image.shape, generator=generator).to(device)
         else:
             start = resize_image(style_image, size=(height, width)).clone()
-    except oom_types:
+    except RuntimeError as error:
+        if not _is_out_of_memory(error):
+            raise
         _release(device)
         raise SettingsError(_oom_message(model, height, width, all_layers, config, device, 0)) from None
 
@@ -475,9 +547,13 @@ def stylize(
         status, message = "interrupted", f"Interrupted after {step} of {budget} steps; returning the best image so far."
     except _NonFinite:
         status = "non_finite"
-        message = (f"The loss became NaN or infinite at step {step}; stopped and kept the best image before "
+        # Adam checks once per chunk: report the first bad step, not the chunk's end.
+        first_bad = next((i + 1 for i, row in enumerate(rows) if not bool(torch.isfinite(row[3]))), step)
+        message = (f"The loss became NaN or infinite at step {first_bad}; stopped and kept the best image before "
                    "that. Lower the learning rate or the weights.")
-    except oom_types:
+    except RuntimeError as error:
+        if not _is_out_of_memory(error):
+            raise
         optimizer.state.clear()
         _release(device)
         status = "out_of_memory"
@@ -486,7 +562,8 @@ def stylize(
     if status not in ("completed", "stopped"):
         warnings.warn(message, RuntimeWarning, stacklevel=2)
 
-    final = last_image if bool(torch.isfinite(last_image).all()) else best_image
+    # After a NaN/inf loss the last evaluated image is not trustworthy: hand back the best one before it.
+    final = last_image if status != "non_finite" and bool(torch.isfinite(last_image).all()) else best_image
     result = TransferResult(
         image=final.detach().clamp(0, 1).cpu(),
         best_image=best_image.clamp(0, 1).cpu(),
@@ -525,7 +602,9 @@ def _release(device: torch.device) -> None:
 
 def _oom_message(model, height, width, layers, config, device, step) -> str:
     free = _free_memory(device) or 0
-    fits = _size_that_fits(model, height, width, layers, config.precision, 0.8 * free) if free else 256
+    below = max(16, max(height, width) * 3 // 4)  # it did not fit: always suggest smaller than now
+    fits = _size_that_fits(model, height, width, layers, config.precision, 0.8 * free, below) if free else None
+    fits = fits or max(16, below // 16 * 16)
     done = f" after {step} steps (the best image so far is kept)" if step else ""
     return (f"Ran out of memory on {device} at {height}x{width} px{done}. Memory was released; "
             f"try size={fits} or smaller, or precision='bf16'.")

@@ -1,0 +1,179 @@
+"""The benchmark measures what it says: FLOP counts, an apples-to-apples baseline, the memory tools, the CLI."""
+
+import json
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from conftest import smooth_image, stripes_image
+from nst_helpers import TransferConfig, estimate_memory
+from nst_helpers.bench import (
+    PEAK_TFLOPS,
+    FastPath,
+    OursStep,
+    TensorMemory,
+    TutorialStep,
+    conv_flops,
+    format_table,
+    largest_square,
+    main,
+    resolve_fast_path,
+    saved_for_backward,
+    step_flops,
+    torchvision_vgg19_features,
+)
+
+LAYERS = ["relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+
+
+@pytest.mark.parametrize("size, gflop", [(128, 24), (256, 95), (512, 379)])
+def test_flops_of_vgg19_to_relu5_1_match_the_issue(vgg19_random, size, gflop):
+    assert step_flops(vgg19_random, size, size, LAYERS) / 1e9 == pytest.approx(gflop, rel=0.05)
+
+
+def test_flop_counter_agrees_with_torch_flop_counter(vgg19_random):
+    """Independent check: torch's FlopCounterMode on a real forward + backward to the input."""
+    x = torch.rand(1, 3, 48, 64, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        out = vgg19_random(x, ["relu5_1"])["relu5_1"]
+        out.sum().backward()
+    counted = sum(v for k, v in counter.get_flop_counts()["Global"].items() if "convolution" in str(k))
+    assert counted == step_flops(vgg19_random, 48, 64, ["relu5_1"])
+
+
+def test_baseline_is_torchvisions_vgg19_features_with_in_place_relus():
+    from nst_helpers.vgg import _build_features  # torchvision's layout, checked in test_vgg.py
+
+    theirs, ours = torchvision_vgg19_features(), _build_features("vgg19")
+    assert [type(m) for m in theirs] == [type(m) for m in ours] and len(theirs) == 37
+    assert all(m.inplace for m in theirs if isinstance(m, torch.nn.ReLU))
+    assert {k: v.shape for k, v in theirs.state_dict().items()} == {k: v.shape for k, v in ours.state_dict().items()}
+
+
+def test_baseline_flops_count_the_extra_layers_and_weight_gradients(vgg19_random):
+    features = torchvision_vgg19_features()
+    frozen = TutorialStep(features, smooth_image(32, 32), stripes_image(32, 32), freeze=True)
+    modules = list(features)
+    assert frozen.executed_flops(128, 128) == conv_flops(modules, 128, 128, input_grad=False) + conv_flops(
+        modules[:30], 128, 128, forward=False)
+    trainable = TutorialStep(torchvision_vgg19_features(), smooth_image(32, 32),
+                             stripes_image(32, 32), freeze=False)
+    assert trainable.executed_flops(128, 128) > frozen.executed_flops(128, 128) > step_flops(
+        vgg19_random, 128, 128, LAYERS)
+
+
+def _pair(vgg19_random):
+    features = torchvision_vgg19_features()
+    features.load_state_dict(vgg19_random.layers.state_dict())
+    content, style = smooth_image(32, 48), stripes_image(32, 48)
+    return TutorialStep(features, content, style, freeze=True), OursStep(vgg19_random, content, style, FastPath())
+
+
+def test_baseline_and_ours_see_the_same_features_and_grams(vgg19_random):
+    baseline, ours = _pair(vgg19_random)
+    image = smooth_image(32, 48, seed=3)
+    theirs = baseline.extract(image)
+    mine = vgg19_random(image, LAYERS)
+    for name in LAYERS:
+        assert torch.allclose(theirs[name], mine[name], rtol=1e-4, atol=1e-5), name
+    for name in baseline.style_layers:
+        assert torch.allclose(baseline.style_grams[name], ours.style_grams[name][0], rtol=1e-4, atol=1e-7)
+    assert torch.allclose(baseline.content_targets["relu4_2"], ours.content_targets["relu4_2"], rtol=1e-4,
+                          atol=1e-6)
+
+
+def test_baseline_loss_is_mse_of_the_same_features(vgg19_random):
+    baseline, ours = _pair(vgg19_random)
+    image = smooth_image(32, 48, seed=3)
+    content, style = baseline.losses(image)
+    mine = vgg19_random(image, LAYERS)
+    expected_content = torch.nn.functional.mse_loss(mine["relu4_2"], ours.content_targets["relu4_2"])
+    expected_style = sum(w * torch.nn.functional.mse_loss(baseline.gram(mine[k]), ours.style_grams[k][0])
+                         for k, w in baseline.style_layers.items())
+    assert content.item() == pytest.approx(expected_content.item(), rel=1e-4)
+    assert style.item() == pytest.approx(expected_style.item(), rel=1e-3)
+
+
+def test_both_steps_give_finite_gradients_of_the_image_shape(vgg19_random):
+    baseline, ours = _pair(vgg19_random)
+    for step in (baseline, ours):
+        loss = step()
+        assert torch.isfinite(loss) and loss > 0
+        assert step.image.grad.shape == step.image.shape == (1, 3, 32, 48)
+        assert torch.isfinite(step.image.grad).all() and step.image.grad.abs().sum() > 0
+    assert not any(p.requires_grad for p in baseline.features.parameters())
+
+
+def test_our_step_matches_stylize_first_loss(vgg19_random):
+    """The benchmark's step computes what stylize's first evaluation computes."""
+    from nst_helpers import stylize
+
+    content, style = smooth_image(32, 48), stripes_image(32, 48)
+    ours = OursStep(vgg19_random, content, style, FastPath())
+    result = stylize(content, style, model=vgg19_random, steps=1, optimizer="adam", device="cpu", winograd=False)
+    assert ours().item() == pytest.approx(result.history["total"][0], rel=1e-5)
+
+
+def test_tensor_memory_counts_new_storages_once():
+    x = torch.ones(1000)
+    with TensorMemory() as tracker:
+        y = x * 2  # 4000 bytes
+        z = y.view(10, 100)  # a view: nothing new  # noqa: F841
+        y.add_(1)  # in place: nothing new
+        w = torch.empty(500)  # 2000 more
+        del w  # freed
+        v = torch.empty(100)  # noqa: F841
+    assert tracker.peak == 6000
+    assert tracker.current == 4400
+
+
+def test_saved_for_backward_excludes_frozen_weights(vgg19_random):
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    with saved_for_backward(exclude=list(vgg19_random.parameters()) + list(vgg19_random.buffers())) as saved:
+        vgg19_random(x, ["relu1_2"])["relu1_2"].sum()
+    # conv1_1's input (the normalised image), relu1_1's output (also conv1_2's input: counted once), relu1_2's
+    assert saved["bytes"] == 4 * 32 * 32 * (3 + 64 + 64)
+
+
+def test_memory_estimate_covers_a_measured_step(vgg19_random):
+    content, style = smooth_image(64, 64), stripes_image(64, 64)
+    step = OursStep(vgg19_random, content, style, FastPath())
+    step()
+    with TensorMemory() as tracker:
+        step()
+    estimate = estimate_memory(vgg19_random, 64, 64, LAYERS)
+    assert estimate > tracker.peak
+    assert largest_square(vgg19_random, LAYERS, 16e9) > 1000
+
+
+def test_defaults_on_cpu_resolve_to_the_measured_fast_path():
+    fast = resolve_fast_path(TransferConfig(), torch.device("cpu"))
+    assert fast.precision == "fp32" and not fast.channels_last and not fast.compile
+    assert resolve_fast_path(TransferConfig(compile=True), torch.device("cpu")).winograd is False
+
+
+def test_peak_table_has_the_common_gpus():
+    assert PEAK_TFLOPS["T4"]["fp16"] == 65.0 and PEAK_TFLOPS["A100"]["bf16"] == 312.0
+    assert PEAK_TFLOPS["H100 SXM"]["bf16"] == 989.0 and PEAK_TFLOPS["L4"]["bf16"] == 121.0
+
+
+def test_cli_writes_json_and_a_table(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["--sizes", "32", "--repeats", "1", "--warmup", "1", "--quiet", "--json", str(out),
+                 "--variants", "tutorial", "tutorial-frozen", "ours-fp32", "defaults"])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert {"machine", "settings", "results", "created"} <= set(report)
+    assert report["machine"]["torch_threads"] >= 1 and report["settings"]["baseline"] == "tutorial-frozen"
+    rows = {r["variant"]: r for r in report["results"]}
+    assert set(rows) == {"tutorial", "tutorial-frozen", "ours-fp32", "defaults"}
+    for row in rows.values():
+        assert {"device", "size", "median_s", "steps_per_s", "speedup", "gflop", "tflops", "peak_memory_bytes",
+                "tensor_peak_bytes", "times_s"} <= set(row)
+        assert row["size"] == 32 and row["median_s"] > 0 and len(row["times_s"]) == 1
+    assert rows["tutorial-frozen"]["speedup"] == 1.0
+    assert rows["tutorial"]["gflop"] > rows["tutorial-frozen"]["gflop"] > rows["ours-fp32"]["gflop"]
+    printed = capsys.readouterr().out
+    assert "| cpu | 32 | ours-fp32 |" in printed and "wrote" in printed
+    assert format_table(report["results"]).count("\n") == 5
