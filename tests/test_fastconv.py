@@ -1,0 +1,92 @@
+"""Winograd (NNPACK) CPU convolutions: same values and input gradients as F.conv2d, and safe fallbacks."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import smooth_image, stripes_image
+from nst_helpers import fastconv, stylize
+
+needs_nnpack = pytest.mark.skipif(not fastconv.available(), reason="NNPACK is not available in this PyTorch")
+
+
+def _conv_and_grad(x, weight, bias, grad_out, winograd):
+    x = x.clone().requires_grad_(True)
+    with fastconv.winograd_convolutions(winograd):
+        out = F.conv2d(x, weight, bias, padding=1)
+    out.backward(grad_out)
+    return out.detach(), x.grad
+
+
+@needs_nnpack
+@pytest.mark.parametrize("c_in, c_out, size", [(3, 64, 40), (64, 32, 32), (32, 3, 48), (16, 16, 8)])
+def test_values_and_input_gradient_match_conv2d(c_in, c_out, size):
+    generator = torch.Generator().manual_seed(c_in + c_out)
+    x = torch.randn(1, c_in, size, size + 8, generator=generator)
+    weight = torch.randn(c_out, c_in, 3, 3, generator=generator) / (3 * c_in**0.5)
+    bias = torch.randn(c_out, generator=generator)
+    grad_out = torch.randn(1, c_out, size, size + 8, generator=generator)
+    out_ref, grad_ref = _conv_and_grad(x, weight, bias, grad_out, winograd=False)
+    out, grad = _conv_and_grad(x, weight, bias, grad_out, winograd=True)
+    assert (out - out_ref).abs().max() <= 1e-4 * out_ref.abs().max()
+    assert (grad - grad_ref).abs().max() <= 1e-4 * grad_ref.abs().max()
+
+
+@needs_nnpack
+def test_big_maps_use_nnpack_and_small_ones_do_not(monkeypatch):
+    calls = []
+    original = torch._nnpack_spatial_convolution
+    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", lambda *a: calls.append(a[0].shape) or original(*a))
+    weight = torch.randn(32, 16, 3, 3)
+    for size in (40, 16):  # 40x40 ≥ 32x32: NNPACK; 16x16: oneDNN
+        x = torch.randn(1, 16, size, size, requires_grad=True)
+        with fastconv.winograd_convolutions():
+            F.conv2d(x, weight, None, padding=1).sum().backward()
+    assert calls == [(1, 16, 40, 40), (1, 32, 40, 40)]  # forward, then the input gradient
+
+
+def test_anything_else_runs_the_ordinary_convolution():
+    x = torch.randn(1, 8, 40, 40, requires_grad=True)
+    trainable = torch.randn(16, 8, 3, 3, requires_grad=True)
+    frozen = torch.randn(16, 8, 3, 3)
+    with fastconv.winograd_convolutions():
+        strided = F.conv2d(x, frozen, None, stride=2, padding=1)
+        five = F.conv2d(x, torch.randn(16, 8, 5, 5), None, padding=2)
+        learnt = F.conv2d(x, trainable, None, padding=1)
+    assert strided.grad_fn.name() == five.grad_fn.name() == "ConvolutionBackward0"
+    learnt.sum().backward()  # weight gradients still work: the ordinary path was used
+    assert trainable.grad is not None and learnt.grad_fn.name() == "ConvolutionBackward0"
+
+
+def test_disabled_or_unavailable_changes_nothing(monkeypatch):
+    x = torch.randn(1, 8, 40, 40, requires_grad=True)
+    weight = torch.randn(16, 8, 3, 3)
+    with fastconv.winograd_convolutions(enabled=False):
+        assert F.conv2d(x, weight, None, padding=1).grad_fn.name() == "ConvolutionBackward0"
+    monkeypatch.setitem(fastconv._state, "ok", False)
+    with fastconv.winograd_convolutions():
+        assert F.conv2d(x, weight, None, padding=1).grad_fn.name() == "ConvolutionBackward0"
+
+
+@needs_nnpack
+def test_an_nnpack_failure_falls_back_for_good(monkeypatch):
+    def broken(*args):
+        raise RuntimeError("NNPACK SpatialConvolution_updateOutput failed")
+
+    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", broken)
+    monkeypatch.setitem(fastconv._state, "ok", True)
+    x, weight = torch.randn(1, 16, 40, 40), torch.randn(32, 16, 3, 3)
+    with fastconv.winograd_convolutions():
+        out = F.conv2d(x, weight, None, padding=1)
+    assert torch.allclose(out, F.conv2d(x, weight, None, padding=1))
+    assert fastconv._state["ok"] is False
+
+
+@needs_nnpack
+def test_stylize_with_and_without_winograd_agree(vgg19_random):
+    content, style = smooth_image(64, 64), stripes_image(64, 64)
+    common = dict(model=vgg19_random, steps=4, optimizer="adam", device="cpu")
+    fast = stylize(content, style, winograd=True, **common)
+    plain = stylize(content, style, winograd=False, **common)
+    assert fast.history["total"] == pytest.approx(plain.history["total"], rel=1e-4)
+    assert (fast.image - plain.image).abs().max() < 1e-3
