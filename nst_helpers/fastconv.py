@@ -38,9 +38,9 @@ from torch.utils.weak import WeakIdKeyDictionary
 __all__ = ["available", "winograd_convolutions", "WinogradConv2d"]
 
 #: NNPACK is used for maps with at least this many pixels (smaller ones: oneDNN is faster).
-MIN_PIXELS = 32 * 32
-#: ... and at least this many output channels (conv1_1's 3-channel input gradient: oneDNN).
-MIN_OUT_CHANNELS = 16
+MIN_PIXELS = 64 * 64
+#: ... and at least this many input and output channels (conv1_1 and its 3-channel input gradient: oneDNN).
+MIN_CHANNELS = 16
 
 _state = {"ok": None}
 _flipped = WeakIdKeyDictionary()  # weight → (version, transposed and flipped copy) for the backward pass
@@ -56,8 +56,9 @@ def available() -> bool:
     return _state["ok"]
 
 
-def _use_nnpack(out_channels: int, height: int, width: int) -> bool:
-    return _state["ok"] is True and height * width >= MIN_PIXELS and out_channels >= MIN_OUT_CHANNELS
+def _use_nnpack(in_channels: int, out_channels: int, height: int, width: int) -> bool:
+    return (_state["ok"] is True and height * width >= MIN_PIXELS and in_channels >= MIN_CHANNELS
+            and out_channels >= MIN_CHANNELS)
 
 
 def _nnpack(x: torch.Tensor, weight: torch.Tensor, bias) -> torch.Tensor | None:
@@ -82,7 +83,7 @@ class WinogradConv2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.weight = weight  # frozen: kept by reference, not saved as an activation
-        out = _nnpack(x, weight, bias) if _use_nnpack(weight.shape[0], *x.shape[-2:]) else None
+        out = _nnpack(x, weight, bias) if _use_nnpack(weight.shape[1], weight.shape[0], *x.shape[-2:]) else None
         return F.conv2d(x, weight, bias, padding=1) if out is None else out
 
     @staticmethod
@@ -91,7 +92,7 @@ class WinogradConv2d(torch.autograd.Function):
         if not ctx.needs_input_grad[0]:
             return None, None, None
         grad_input = None
-        if _use_nnpack(weight.shape[1], *grad.shape[-2:]):
+        if _use_nnpack(weight.shape[0], weight.shape[1], *grad.shape[-2:]):
             grad_input = _nnpack(grad, _transposed_flipped(weight), None)
         if grad_input is None:
             shape = (grad.shape[0], weight.shape[1], *grad.shape[-2:])

@@ -86,9 +86,9 @@ class TransferConfig:
     device: Optional[str] = None  #: None: CUDA → MPS → CPU, whichever is available
     preview_every: int = 20  #: call the callback (and clamp, for L-BFGS) every this many steps
     pooling: str = "max"  #: "max" (as trained) or "avg" (the paper's suggestion)
-    precision: str = "fp32"  #: VGG pass in "fp32", "bf16", "fp16" or "auto"; losses always in fp32
+    precision: str = "auto"  #: VGG pass in fp32, bf16 or fp16; "auto": bf16 on GPUs with bf16 tensor cores, else fp32
     channels_last: Optional[bool] = None  #: NHWC convolutions; None: on for CUDA, off on CPU
-    compile: bool = False  #: wrap the VGG pass in torch.compile (pays off on long GPU runs)
+    compile: bool = False  #: wrap the VGG pass in torch.compile (slower on CPU; untested on GPU here)
     winograd: Optional[bool] = None  #: CPU: Winograd convolutions (NNPACK); None: on for CPU fp32 if available
     check_memory: bool = True  #: refuse sizes whose estimated memory exceeds what is free
 
