@@ -13,10 +13,12 @@ from .plots import compare, plot_feature_maps, plot_gram, plot_losses
 from .preview import LivePreview, in_notebook
 from .transfer import (
     DEFAULT_STYLE_LAYERS,
+    Objective,
     Progress,
     TransferConfig,
     TransferResult,
     estimate_memory,
+    native_bf16,
     pick_device,
     stylize,
 )
@@ -33,6 +35,7 @@ __all__ = [
     "ImageSaveError",
     "LivePreview",
     "NSTError",
+    "Objective",
     "Progress",
     "SampleImage",
     "SettingsError",
@@ -51,6 +54,7 @@ __all__ = [
     "list_samples",
     "load_image",
     "load_vgg",
+    "native_bf16",
     "pick_device",
     "plot_feature_maps",
     "plot_gram",

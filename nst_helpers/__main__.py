@@ -11,13 +11,14 @@ written (the image is then saved in the temp folder instead).
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-from .data import DEFAULT_CONTENT, DEFAULT_STYLE, is_sample_name, list_samples
+from .data import DEFAULT_CONTENT, DEFAULT_STYLE, SAMPLES, is_sample_name, list_samples
 from .errors import ImageSaveError, NSTError
 from .preview import LivePreview
 from .transfer import TransferConfig, stylize
@@ -61,6 +62,19 @@ def _stem(source: str) -> str:
     return Path(source.split("?")[0]).stem or "image"
 
 
+def _misspelt_sample(source: str) -> str | None:
+    """A one-line error for a bare name that is neither a file nor a sample but close to one, else None."""
+    if is_sample_name(source) or "://" in source or Path(source).expanduser().exists():
+        return None
+    if any(separator in source for separator in ("/", "\\")):
+        return None  # a path: the image loader's "No such file" message says more
+    close = difflib.get_close_matches(Path(source).stem.lower(), sorted(SAMPLES), n=1, cutoff=0.6)
+    if not close:
+        return None
+    return (f"No such file or sample image: {source!r}. Did you mean the sample {close[0]!r}? "
+            "List the samples with: python -m nst_helpers --list")
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -78,6 +92,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.list:
         list_samples()
         return 0
+    for source in (args.content, args.style):
+        problem = _misspelt_sample(source)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
     output = Path(args.output or f"outputs/{_stem(args.content)}_{_stem(args.style)}.png")
     config = TransferConfig(
         size=args.size, style_size=args.style_size, steps=args.steps, optimizer=args.optimizer, lr=args.lr,

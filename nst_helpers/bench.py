@@ -25,6 +25,9 @@ slows all of them alike), after warm-up:
 ``channels-last``, ``bf16``, ``fp16``, ``compile``, ``no-bookkeeping``
     One option each on top of ``ours-fp32`` (``no-bookkeeping`` drops the
     per-step ``last_image`` copy and best-image ``torch.where``, to price them).
+``bf16-nhwc``
+    ``bf16`` and ``channels-last`` together (oneDNN's and cuDNN's fast bf16
+    convolutions want NHWC).
 ``defaults``
     :class:`~nst_helpers.transfer.TransferConfig`'s defaults as
     :func:`~nst_helpers.stylize` resolves them on that device.
@@ -53,7 +56,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import datetime as _dt
 import json
 import math
@@ -65,9 +67,9 @@ import sys
 import time
 import warnings
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -76,9 +78,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .fastconv import available as winograd_available
-from .fastconv import winograd_convolutions
-from .losses import gram_matrix, relative_squared_error
-from .transfer import DEFAULT_STYLE_LAYERS, TransferConfig, estimate_memory, stylize
+from .transfer import DEFAULT_STYLE_LAYERS, Objective, SpeedOptions, TransferConfig, estimate_memory, native_bf16, stylize
 from .vgg import VGGFeatures, layer_names, load_vgg
 
 __all__ = [
@@ -100,8 +100,8 @@ STYLE_LAYERS = dict(DEFAULT_STYLE_LAYERS)
 BASELINE = "tutorial-frozen"
 #: TransferConfig overrides that switch every speed option off (plain fp32, NCHW, eager, oneDNN convolutions).
 PLAIN = {"precision": "fp32", "channels_last": False, "compile": False, "winograd": False}
-VARIANTS = ("tutorial", "tutorial-frozen", "ours-fp32", "channels-last", "winograd", "bf16", "fp16", "compile",
-            "no-bookkeeping", "defaults", "stylize")
+VARIANTS = ("tutorial", "tutorial-frozen", "ours-fp32", "channels-last", "winograd", "bf16", "bf16-nhwc", "fp16",
+            "compile", "no-bookkeeping", "defaults", "stylize")
 
 #: Dense (no sparsity) datasheet peaks in TFLOP/s, by GPU and math. "tf32" is what fp32
 #: convolutions use on Ampere and newer (``torch.backends.cudnn.allow_tf32`` is on by default).
@@ -371,7 +371,7 @@ class TutorialStep:
 class FastPath:
     """The speed options of our step (the :class:`TransferConfig` fields of the same names)."""
 
-    precision: str = "fp32"  #: "fp32", "bf16" or "fp16" (autocast for the VGG pass)
+    precision: str = "fp32"  #: "fp32", "bf16" or "fp16" (the VGG pass; Grams and losses stay fp32)
     channels_last: bool = False
     compile: bool = False
     winograd: bool = False  #: Winograd (NNPACK) CPU convolutions, :mod:`nst_helpers.fastconv`
@@ -382,46 +382,33 @@ def resolve_fast_path(config: TransferConfig, device: torch.device) -> FastPath:
     """What :func:`~nst_helpers.stylize` makes of ``config``'s speed fields on ``device``."""
     from .transfer import _fast_path
 
-    channels_last, precision, winograd = _fast_path(config, device)
-    return FastPath(precision=precision, channels_last=channels_last, compile=config.compile, winograd=winograd)
+    speed = _fast_path(config, device)
+    return FastPath(precision=speed.precision, channels_last=speed.channels_last, compile=speed.compile,
+                    winograd=speed.winograd)
 
 
 class OursStep:
     """One step of :func:`~nst_helpers.stylize`'s loop, with its speed options.
 
-    The same computation as ``stylize``'s closure (forward to the deepest
-    layer, relative losses against targets computed once, backward to the
-    pixels, and, with ``bookkeeping``, the per-step loss row, last image and
-    best image kept on the device), without the optimiser update.
+    The same computation as ``stylize``'s closure (the same
+    :class:`~nst_helpers.transfer.Objective`: forward to the deepest layer,
+    relative losses against targets computed once, backward to the pixels,
+    and, with ``bookkeeping``, the per-step loss row, last image and best
+    image kept on the device), without the optimiser update.
     """
 
     def __init__(self, model: VGGFeatures, content: torch.Tensor, style: torch.Tensor, fast: FastPath, *,
                  content_layers=CONTENT_LAYERS, style_layers=None, content_weight: float = 1.0,
                  style_weight: float = 10.0) -> None:
         device = content.device
-        if fast.channels_last:  # a copy: .to(memory_format=...) would change the shared model in place
-            model = copy.deepcopy(model).to(memory_format=torch.channels_last)
-        self.model, self.fast = model, fast
-        self.content_layers = list(content_layers)
-        self.style_layers = dict(STYLE_LAYERS if style_layers is None else style_layers)
-        self.all_layers = list(dict.fromkeys(self.content_layers + list(self.style_layers)))
-        self.content_weight, self.style_weight = content_weight, style_weight
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(fast.precision)
-
-        def features_of(image: torch.Tensor, layers) -> dict:
-            if fast.channels_last:
-                image = image.contiguous(memory_format=torch.channels_last)
-            context = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-            with context, winograd_convolutions() if fast.winograd else contextlib.nullcontext():
-                return model(image, layers)
-
-        self.features_of = features_of
-        self.forward = torch.compile(features_of, dynamic=False) if fast.compile else features_of
-        with torch.no_grad():
-            self.content_targets = {k: v.float() for k, v in features_of(content, self.content_layers).items()}
-            self.content_norms = {k: v.square().sum(dim=(1, 2, 3)) for k, v in self.content_targets.items()}
-            self.style_grams = {k: gram_matrix(v) for k, v in features_of(style, list(self.style_layers)).items()}
-            self.style_norms = {k: v.square().sum(dim=(1, 2)) for k, v in self.style_grams.items()}
+        self.fast = fast
+        speed = SpeedOptions(channels_last=fast.channels_last, precision=fast.precision, winograd=fast.winograd,
+                             compile=fast.compile)
+        self.objective = Objective(model, content, style, content_layers=content_layers,
+                                   style_layers=dict(STYLE_LAYERS if style_layers is None else style_layers),
+                                   content_weight=content_weight, style_weight=style_weight, speed=speed)
+        self.model = self.objective.model  # a bf16 / NHWC copy where ``fast`` asks for one
+        self.content_targets, self.style_grams = self.objective.content_targets, self.objective.style_grams
         self.image = content.clone().requires_grad_(True)
         self.rows: list[torch.Tensor] = []
         self.best_loss = torch.tensor(float("inf"), device=device)
@@ -430,23 +417,10 @@ class OursStep:
         self.last_image = content.clone()
         self.step = 0
 
-    def terms(self, features: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        zero = self.image.new_zeros(())
-        content = zero
-        for name in self.content_layers:
-            content = content + relative_squared_error(
-                features[name], self.content_targets[name], self.content_norms[name]) / len(self.content_layers)
-        style = zero
-        for name, weight in self.style_layers.items():
-            style = style + weight * relative_squared_error(
-                gram_matrix(features[name]), self.style_grams[name], self.style_norms[name])
-        return content, style
-
     def __call__(self) -> torch.Tensor:
         x = self.image
         x.grad = None
-        content, style = self.terms(self.forward(x, self.all_layers))
-        terms = torch.stack([self.content_weight * content, self.style_weight * style, x.new_zeros(())])
+        terms = self.objective(x)
         total = terms.sum()
         total.backward()
         self.step += 1
@@ -469,7 +443,7 @@ class _StylizeRun:
 
     def __init__(self, model: VGGFeatures, content: torch.Tensor, style: torch.Tensor, device: torch.device,
                  steps: int) -> None:
-        self.model = copy.deepcopy(model)  # stylize may convert the model to channels_last in place
+        self.model = model  # stylize leaves it unchanged (speed options work on a copy)
         self.content, self.style, self.device, self.steps = content.cpu(), style.cpu(), device, steps
 
     def sample(self) -> float:
@@ -488,16 +462,6 @@ def smooth_noise(size: int, seed: int) -> torch.Tensor:
     return F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
 
 
-def _native_bf16(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.get_device_capability(device) >= (8, 0)
-    if device.type == "cpu":
-        with contextlib.suppress(OSError):
-            flags = Path("/proc/cpuinfo").read_text()
-            return "avx512_bf16" in flags or "amx_bf16" in flags
-    return False
-
-
 def default_variants(device: torch.device, size: int) -> list[str]:
     """Variants measured by default: fp16 only on CUDA, winograd only on a CPU with NNPACK, bf16 on a
     CPU without native bf16 only at ≤ 128 px (it is ~10x slower there)."""
@@ -507,8 +471,9 @@ def default_variants(device: torch.device, size: int) -> list[str]:
     if device.type != "cpu" or not winograd_available():
         names.remove("winograd")
     if device.type == "cpu":
-        if not _native_bf16(device) and size > 128:
+        if not native_bf16(device) and size > 128:
             names.remove("bf16")
+            names.remove("bf16-nhwc")
     return names
 
 
@@ -521,6 +486,8 @@ def _ours_fast_path(name: str, device: torch.device) -> Optional[FastPath]:
         return FastPath(winograd=True)
     if name in ("bf16", "fp16"):
         return FastPath(precision=name)
+    if name == "bf16-nhwc":
+        return FastPath(precision="bf16", channels_last=True)
     if name == "compile":
         return FastPath(compile=True)
     if name == "no-bookkeeping":
@@ -677,7 +644,7 @@ def machine_info(devices: Sequence[torch.device]) -> dict:
         "cpu": cpu,
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "native_bf16_cpu": _native_bf16(torch.device("cpu")),
+        "native_bf16_cpu": native_bf16(torch.device("cpu")),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -771,7 +738,7 @@ def memory_model(sizes: Sequence[int] = (64, 128, 256), precisions: Sequence[str
     steps = []
     for precision in precisions:
         for size in sizes:
-            if precision != "fp32" and device.type == "cpu" and not _native_bf16(device) and size > 256:
+            if precision != "fp32" and device.type == "cpu" and not native_bf16(device) and size > 256:
                 continue
             content, style = smooth_noise(size, 1).to(device), smooth_noise(size, 2).to(device)
             step = OursStep(model, content, style, FastPath(precision=precision))

@@ -69,6 +69,15 @@ def _timeout_message(url: str, timeout: float) -> str:
             "yourself and pass its path.")
 
 
+def _http_advice(code: int) -> str:
+    if code in (401, 403):  # many sites refuse programs (hotlink protection) but serve browsers
+        return ("the site does not let programs download it: open the address in your browser, save the "
+                "image, and pass its path.")
+    if code == 429 or code >= 500:
+        return "the server is busy or has a problem: try again later, or download the image yourself and pass its path."
+    return "check the address, or download the image yourself and pass its path."
+
+
 def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: int = MAX_DOWNLOAD_BYTES) -> bytes:
     """Download ``url`` and return its bytes, with a bounded time and size.
 
@@ -100,13 +109,17 @@ def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: int = MAX_DOW
                 chunks.append(chunk)
                 received += len(chunk)
             data = b"".join(chunks)
+            if length is not None and length.isdigit() and len(data) < int(length):
+                raise ImageLoadError(
+                    f"The download of {url} stopped after {_format_bytes(len(data))} of "
+                    f"{_format_bytes(int(length))} (the connection was closed); try again, or download the image "
+                    "yourself and pass its path."
+                )
     except ImageLoadError:
         raise
     except urllib.error.HTTPError as exc:
-        raise ImageLoadError(
-            f"The server answered HTTP {exc.code} ({exc.reason}) for {url}; check the address, "
-            "or download the image yourself and pass its path."
-        ) from None
+        raise ImageLoadError(f"The server answered HTTP {exc.code} ({exc.reason}) for {url}; "
+                             f"{_http_advice(exc.code)}") from None
     except (socket.timeout, TimeoutError):
         raise ImageLoadError(_timeout_message(url, timeout)) from None
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
@@ -191,7 +204,7 @@ def _corrupt_message(name: str, exc: Exception) -> str:
 
 
 def _megapixels(pixels: float) -> str:
-    return f"{pixels / 1e6:.3g} megapixels"
+    return f"{pixels / 1e6:.3g} megapixels" if pixels < 1e9 else f"{pixels / 1e6:,.0f} megapixels"
 
 
 def _bomb_message(name: str, exc: Exception) -> str:
@@ -282,9 +295,52 @@ def resize_image(image: torch.Tensor, max_size: int | None = None, size=None) ->
     target = _target_size(height, width, max_size, size)
     if target == (height, width):
         return image
+    _check_resize_fits(height, width, target)
     resized = F.interpolate(image, size=target, mode="bicubic", antialias=True, align_corners=False)
     # A 1x1 input has ambiguous strides and interpolate may answer channels-last; L-BFGS needs contiguous.
     return resized.clamp_(0.0, 1.0).contiguous()
+
+
+def available_memory() -> int | None:
+    """Bytes of RAM available now (Linux's MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _binary_size(count: int) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
+
+
+def _check_resize_fits(height: int, width: int, target: tuple[int, int]) -> None:
+    """Refuse to *enlarge* an image to a size that cannot be held, before allocating it.
+
+    A typo such as ``size=40000`` would otherwise make a 14 GB tensor and get the process (or the
+    Jupyter kernel, with its unsaved work) killed by the operating system. Shrinking is always fine.
+    """
+    pixels = target[0] * target[1]
+    if pixels <= height * width:
+        return
+    needed = 2 * 3 * 4 * pixels  # the float32 RGB result plus the resampling's temporary copy
+    limit, available = Image.MAX_IMAGE_PIXELS, available_memory()
+    if limit and pixels > 2 * limit:
+        reason = (f"more than twice Pillow's safety limit of {_megapixels(limit)} "
+                  "(PIL.Image.MAX_IMAGE_PIXELS, which also bounds enlargements here)")
+    elif available is not None and needed > available:
+        reason = (f"which needs about {_binary_size(needed)} of memory for the image alone, but only "
+                  f"{_binary_size(available)} is free")
+    else:
+        return
+    raise ImageLoadError(
+        f"Enlarging a {height}x{width} px image to {target[0]}x{target[1]} px gives {_megapixels(pixels)}, "
+        f"{reason}; it was not enlarged. Use a smaller size (size / max_size; 512 to 1024 px is usual "
+        "for style transfer)."
+    )
 
 
 def _check_size_arguments(max_size, size) -> None:

@@ -53,6 +53,56 @@ __all__ = [
 ]
 
 
+class _Gram(torch.autograd.Function):
+    r""":math:`G = F F^T` in float32, with a backward pass that stays in the features' layout and dtype.
+
+    Autograd's own backward of ``bmm(F, F^T)`` does two matrix products (one
+    per operand); since :math:`G` is symmetric in :math:`F`,
+    :math:`\partial L/\partial F = (\bar G + \bar G^T) F` needs one. For
+    bf16 features (the bf16 VGG pass) that product runs in bf16, like the
+    rest of the network's backward pass; the forward Gram, and with it every
+    loss value, stays float32.
+    """
+
+    @staticmethod
+    def forward(ctx, features: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = features.shape
+        ctx.save_for_backward(features)
+        dtype = _sum_dtype(features)
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            if _is_nhwc(features):
+                # NHWC features: [B, HW, C] is a view (no copy, and the gradient goes back as NHWC).
+                positions = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels).to(dtype)
+                return torch.bmm(positions.transpose(1, 2), positions)
+            flat = features.reshape(batch, channels, height * width).to(dtype)
+            return torch.bmm(flat, flat.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad_gram: torch.Tensor) -> torch.Tensor:
+        (features,) = ctx.saved_tensors
+        batch, channels, height, width = features.shape
+        # bf16 like the network's own backward; fp16 products could underflow, so those run in fp32.
+        dtype = torch.bfloat16 if features.dtype == torch.bfloat16 else _sum_dtype(features)
+        symmetric = (grad_gram + grad_gram.transpose(1, 2)).to(dtype)
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            if _is_nhwc(features):
+                positions = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels).to(dtype)
+                grad = torch.bmm(positions, symmetric).reshape(batch, height, width, channels).permute(0, 3, 1, 2)
+            else:
+                flat = features.reshape(batch, channels, height * width).to(dtype)
+                grad = torch.bmm(symmetric, flat).reshape(batch, channels, height, width)
+        return grad.to(features.dtype)
+
+
+def _sum_dtype(features: torch.Tensor) -> torch.dtype:
+    """float32 for half-precision and float32 features, float64 for float64 ones."""
+    return torch.promote_types(features.dtype, torch.float32)
+
+
+def _is_nhwc(features: torch.Tensor) -> bool:
+    return features.shape[1] > 1 and features.is_contiguous(memory_format=torch.channels_last)
+
+
 def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     r"""Batched Gram matrix, Eq. (3): ``[B, C, H, W]`` → ``[B, C, C]``.
 
@@ -60,14 +110,15 @@ def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     divided by :math:`C \cdot H \cdot W` (= :math:`N_l M_l`) when
     ``normalize`` is true, so that the entries are averages and do not grow
     with the image size. Computed in float32 even for half-precision
-    features (sums of squares overflow or lose precision in fp16/bf16).
+    features (sums of squares overflow or lose precision in fp16/bf16; float64
+    stays float64); the
+    gradient is computed in the features' dtype for bf16 (see :class:`_Gram`).
+    Works for NCHW and channels-last (NHWC) features alike.
     """
     if features.dim() != 4:
         raise ValueError(f"gram_matrix expects [B, C, H, W] features, got shape {list(features.shape)}.")
     batch, channels, height, width = features.shape
-    flat = features.reshape(batch, channels, height * width).float()
-    with torch.autocast(device_type=flat.device.type, enabled=False):
-        gram = torch.bmm(flat, flat.transpose(1, 2))
+    gram = _Gram.apply(features)
     if normalize:
         gram = gram / (channels * height * width)
     return gram

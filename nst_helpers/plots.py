@@ -27,8 +27,10 @@ def plot_feature_maps(features: torch.Tensor, count: int = 16, ncols: int = 8, t
     maps = maps[0] if maps.dim() == 4 else maps
     count = min(count, maps.shape[0])
     nrows = -(-count // ncols)
-    figure, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * maps.shape[1] / maps.shape[2]),
-                                squeeze=False)
+    # Height: each map at its aspect ratio, plus room for its channel number (and for the title), so the maps
+    # fill the width instead of shrinking between wide gaps.
+    height = nrows * (size * maps.shape[1] / maps.shape[2] + 0.25) + (0.45 if title else 0.0)
+    figure, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, height), squeeze=False)
     for index, axis in enumerate(axes.flat):
         axis.axis("off")
         if index < count:
@@ -59,17 +61,30 @@ def plot_gram(gram: torch.Tensor, max_channels: int = 64, title: str | None = No
     return figure or ax.figure
 
 
+#: One colour per loss term, so that a term looks the same in every plot (also when another is all zero).
+LOSS_COLORS = {"content": "tab:blue", "style": "tab:orange", "tv": "tab:green", "total": "tab:red"}
+
+
 def plot_losses(history: Mapping[str, Sequence[float]], ax=None, title: str | None = "Loss per step", log: bool = True):
-    """Loss curves per term (``content``, ``style``, ``tv``, ``total``), log scale by default."""
+    """Loss curves per term (``content``, ``style``, ``tv``, ``total``), log scale by default.
+
+    Terms that are zero throughout are left out. On the log scale a zero
+    value (the content term at the first step, when the run starts from the
+    photo) has no place, so the curve starts at the first positive value
+    instead of plunging off the bottom of the axes.
+    """
     import matplotlib.pyplot as plt
 
     figure = None
     if ax is None:
         figure, ax = plt.subplots(figsize=(5, 3.5))
     for name, values in history.items():
-        values = list(values)
+        values = [float(v) for v in values]
         if values and any(v > 0 for v in values):
-            ax.plot(range(1, len(values) + 1), values, label=name, linewidth=2 if name == "total" else 1.2)
+            if log:
+                values = [v if v > 0 else float("nan") for v in values]  # NaN: a gap, not a line to -inf
+            ax.plot(range(1, len(values) + 1), values, label=name, color=LOSS_COLORS.get(name),
+                    linewidth=2 if name == "total" else 1.2)
     if log and ax.lines:
         ax.set_yscale("log")
     ax.set_xlabel("step (VGG evaluations)")
@@ -79,6 +94,8 @@ def plot_losses(history: Mapping[str, Sequence[float]], ax=None, title: str | No
     if ax.lines:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    if figure is not None:
+        figure.tight_layout()  # keep the axis labels inside the figure when it is saved
     return figure or ax.figure
 
 

@@ -39,13 +39,16 @@ import torch
 from . import fastconv
 from .data import is_sample_name, sample_image
 from .errors import SettingsError
-from .images import ImageSource, load_image, resize_image, save_image, show_images
+from .images import ImageSource, available_memory, load_image, resize_image, save_image, show_images
 from .losses import gram_matrix, relative_squared_error, tv_loss
 from .vgg import VGGFeatures, load_vgg
 
 __all__ = [
     "TransferConfig",
     "TransferResult",
+    "Objective",
+    "SpeedOptions",
+    "native_bf16",
     "Progress",
     "stylize",
     "pick_device",
@@ -86,8 +89,8 @@ class TransferConfig:
     device: Optional[str] = None  #: None: CUDA → MPS → CPU, whichever is available
     preview_every: int = 20  #: call the callback (and clamp, for L-BFGS) every this many steps
     pooling: str = "max"  #: "max" (as trained) or "avg" (the paper's suggestion)
-    precision: str = "auto"  #: VGG pass in fp32, bf16 or fp16; "auto": bf16 on GPUs with bf16 tensor cores, else fp32
-    channels_last: Optional[bool] = None  #: NHWC convolutions; None: on for CUDA, off on CPU
+    precision: str = "auto"  #: VGG pass in fp32, bf16 or fp16; "auto": bf16 where the GPU/CPU has native bf16, else fp32
+    channels_last: Optional[bool] = None  #: NHWC convolutions; None: on for CUDA and for bf16, else off
     compile: bool = False  #: wrap the VGG pass in torch.compile (slower on CPU; untested on GPU here)
     winograd: Optional[bool] = None  #: CPU: Winograd convolutions (NNPACK); None: on for CPU fp32 if available
     check_memory: bool = True  #: refuse sizes whose estimated memory exceeds what is free
@@ -243,12 +246,8 @@ def _activation_elements(model: VGGFeatures, height: int, width: int, layers) ->
 def _fixed_bytes(model: VGGFeatures, height: int, width: int, layers=None, precision: str = "fp32") -> int:
     """Bytes besides one step's activations: weights (+ their half-precision copies), the optimiser's
     image-sized buffers, and 64 MiB of slack."""
-    from torch import nn
-
-    last = max(model.index[name] for name in layers) if layers else len(model.layers) - 1
     stored = sum(p.numel() * p.element_size() for p in model.parameters())  # all of them sit on the device
-    used = sum(m.weight.numel() + m.bias.numel() for m in list(model.layers)[: last + 1] if isinstance(m, nn.Conv2d))
-    copies = 2 * used if precision in ("bf16", "fp16") else 0  # autocast's half copy of each weight used
+    copies = 2 * sum(p.numel() for p in model.parameters()) if precision in ("bf16", "fp16") else 0  # for_compute's copy
     return stored + copies + _IMAGE_COPIES * 3 * height * width * 4 + 64 * 2**20
 
 
@@ -271,13 +270,7 @@ def _free_memory(device: torch.device) -> int | None:
         free, _total = torch.cuda.mem_get_info(device)
         return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     if device.type == "cpu":
-        try:
-            with open("/proc/meminfo") as handle:
-                for line in handle:
-                    if line.startswith("MemAvailable:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            return None
+        return available_memory()
     return None
 
 
@@ -351,23 +344,102 @@ class _BudgetSpent(Exception):
     pass
 
 
-def _fast_path(config: TransferConfig, device: torch.device) -> tuple[bool, str, bool]:
-    """(channels_last, precision, winograd) that ``config`` means on ``device`` (resolves None and "auto").
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively: CUDA compute capability 8.0+ (Ampere and newer), or a
+    CPU with AMX or AVX-512 BF16 (Intel Sapphire Rapids and newer, AMD Zen 4 and newer)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device) >= (8, 0)
+    if device.type == "cpu":
+        checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+    return False
 
-    Chosen by the measurements in ``benchmarks/``: on a CPU, Winograd convolutions in fp32 (bf16 is
-    emulated, ~10x slower, on CPUs without AVX-512 BF16/AMX; NHWC and torch.compile gave nothing);
-    on CUDA, NHWC and bf16 where the GPU has bf16 tensor cores (compute capability 8.0+; a T4's
-    bf16 is emulated).
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """How the VGG pass runs: what :class:`TransferConfig`'s speed fields resolve to on one device."""
+
+    channels_last: bool = False  #: NHWC convolutions
+    precision: str = "fp32"  #: "fp32", "bf16" or "fp16" (the VGG pass; Grams and losses stay fp32)
+    winograd: bool = False  #: Winograd CPU convolutions through NNPACK (:mod:`nst_helpers.fastconv`)
+    compile: bool = False  #: torch.compile the VGG pass
+
+
+def _fast_path(config: TransferConfig, device: torch.device) -> SpeedOptions:
+    """What ``config``'s speed fields mean on ``device`` (resolves None and "auto").
+
+    Chosen by the measurements in ``benchmarks/`` (README, Performance): bf16 wherever the hardware
+    computes it natively (GPUs of compute capability 8.0+, CPUs with AMX / AVX-512 BF16: 2-3x faster;
+    elsewhere bf16 is emulated and ~10x slower), NHWC with bf16 and on CUDA (oneDNN's and cuDNN's
+    fast bf16 kernels are NHWC; in fp32 on a CPU it made no difference), and Winograd convolutions in
+    fp32 on CPUs where NNPACK runs (1.6x at 512 px on 2 Zen 3 cores).
     """
-    channels_last = config.channels_last if config.channels_last is not None else device.type == "cuda"
     precision = config.precision
     if precision == "auto":
-        native_bf16 = device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
-        precision = "bf16" if native_bf16 else "fp32"
+        precision = "bf16" if native_bf16(device) else "fp32"
+    channels_last = config.channels_last
+    if channels_last is None:
+        channels_last = device.type == "cuda" or precision == "bf16"
     winograd = config.winograd
     if winograd is None:
         winograd = device.type == "cpu" and precision == "fp32" and fastconv.available()
-    return channels_last, precision, bool(winograd) and not config.compile  # compile traces the plain convs
+    compile_ = bool(config.compile)
+    return SpeedOptions(bool(channels_last), precision, bool(winograd) and not compile_, compile_)
+
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Objective:
+    r"""The loss of Eq. (7) for one content/style pair: targets computed once, then one call per step.
+
+    ``objective(x)`` runs VGG once on the image ``x`` ([1, 3, H, W] in [0, 1])
+    and returns the weighted terms ``[α·content, β·style, γ·TV]`` (float32,
+    shape [3]); their sum is the loss. The content features :math:`P` and
+    style Grams :math:`A` (and their squared norms, for the relative losses)
+    are computed once, here, under ``torch.no_grad()``. ``speed`` says how the
+    VGG pass runs (half precision, NHWC, Winograd, torch.compile); the Grams
+    and losses are float32 whatever it says.
+    """
+
+    def __init__(self, model: VGGFeatures, content_image: torch.Tensor, style_image: torch.Tensor, *,
+                 content_layers, style_layers: dict, content_weight: float = 1.0, style_weight: float = 10.0,
+                 tv_weight: float = 0.0, speed: SpeedOptions = SpeedOptions()) -> None:
+        self.model = model.for_compute(_DTYPES[speed.precision], speed.channels_last)
+        self.speed = speed
+        self.content_layers, self.style_layers = list(content_layers), dict(style_layers)
+        self.layers = list(dict.fromkeys(self.content_layers + list(self.style_layers)))
+        self.weights = (content_weight, style_weight, tv_weight)
+        self._forward = torch.compile(self.features) if speed.compile else self.features
+        with torch.no_grad():
+            content = self.features(content_image, self.content_layers) if self.content_layers else {}
+            self.content_targets = {name: value.float() for name, value in content.items()}
+            self.content_norms = {name: value.square().sum(dim=(1, 2, 3)) for name, value in self.content_targets.items()}
+            style = self.features(style_image, list(self.style_layers)) if self.style_layers else {}
+            self.style_grams = {name: gram_matrix(value) for name, value in style.items()}
+            self.style_norms = {name: value.square().sum(dim=(1, 2)) for name, value in self.style_grams.items()}
+
+    def features(self, image: torch.Tensor, layers) -> dict:
+        """VGG features of ``image`` at ``layers``, computed the way ``speed`` says."""
+        if self.speed.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        with fastconv.winograd_convolutions() if self.speed.winograd else contextlib.nullcontext():
+            return self.model(image, layers)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        features = self._forward(image, self.layers)
+        zero = image.new_zeros((), dtype=torch.float32)
+        content_term = zero
+        for name in self.content_layers:
+            content_term = content_term + relative_squared_error(
+                features[name], self.content_targets[name], self.content_norms[name]) / len(self.content_layers)
+        style_term = zero
+        for name, weight in self.style_layers.items():
+            style_term = style_term + weight * relative_squared_error(
+                gram_matrix(features[name]), self.style_grams[name], self.style_norms[name])
+        content_weight, style_weight, tv_weight = self.weights
+        smooth_term = tv_loss(image) if tv_weight > 0 else zero
+        return torch.stack([content_weight * content_term, style_weight * style_term, tv_weight * smooth_term])
 
 
 def stylize(
@@ -414,40 +486,26 @@ def stylize(
     height, width = content_image.shape[-2:]
     minimum = model.min_input_size(all_layers)
     for label, image in (("content", content_image), ("style", style_image)):
-        if min(image.shape[-2:]) < minimum:
+        short, long = sorted(image.shape[-2:])
+        if short < minimum:
+            needed = math.ceil(minimum * long / short)  # the longest side that makes the short side big enough
+            fix = (f"use size={needed} or more" if needed <= 4096 else
+                   "crop it to a less elongated shape first (e.g. with PIL's Image.crop)")
             raise SettingsError(
                 f"The {label} image is {image.shape[-2]}x{image.shape[-1]} px after resizing, but the deepest "
-                f"layer needs at least {minimum} px on each side: use a larger size or a less thin image."
+                f"layer needs at least {minimum} px on each side: {fix}."
             )
     if config.check_memory:
         _check_memory(model, height, width, all_layers, config, device)
 
-    channels_last, precision, winograd = _fast_path(config, device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-
-    def features_of(image: torch.Tensor, layers) -> dict:
-        if channels_last:
-            image = image.contiguous(memory_format=torch.channels_last)
-        context = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-        with context, fastconv.winograd_convolutions() if winograd else contextlib.nullcontext():
-            return model(image, layers)
-
-    forward = torch.compile(features_of) if config.compile else features_of
-
     try:
         content_image, style_image = content_image.to(device), style_image.to(device)
-        with torch.no_grad():  # targets once, without gradients
-            content_targets = ({k: v.float() for k, v in features_of(content_image, content_layers).items()}
-                               if content_layers else {})
-            content_norms = {k: v.square().sum(dim=(1, 2, 3)) for k, v in content_targets.items()}
-            style_grams = ({k: gram_matrix(v) for k, v in features_of(style_image, list(style_layers)).items()}
-                           if style_layers else {})
-            style_norms = {k: v.square().sum(dim=(1, 2)) for k, v in style_grams.items()}
-
+        objective = Objective(model, content_image, style_image, content_layers=content_layers,
+                              style_layers=style_layers, content_weight=config.content_weight,
+                              style_weight=config.style_weight, tv_weight=config.tv_weight,
+                              speed=_fast_path(config, device))
         generator = torch.Generator(device="cpu").manual_seed(config.seed)
         if config.init == "content":
             start = content_image.clone()
@@ -481,19 +539,7 @@ def stylize(
         if step >= budget:
             raise _BudgetSpent
         optimizer.zero_grad(set_to_none=True)
-        features = forward(x, all_layers)
-        zero = x.new_zeros(())
-        content_term = zero
-        for name in content_layers:
-            content_term = content_term + relative_squared_error(
-                features[name], content_targets[name], content_norms[name]) / len(content_layers)
-        style_term = zero
-        for name, weight in style_layers.items():
-            style_term = style_term + weight * relative_squared_error(
-                gram_matrix(features[name]), style_grams[name], style_norms[name])
-        smooth_term = tv_loss(x) if config.tv_weight > 0 else zero
-        terms = torch.stack([config.content_weight * content_term, config.style_weight * style_term,
-                             config.tv_weight * smooth_term])
+        terms = objective(x)
         total = terms.sum()
         total.backward()
         step += 1
@@ -552,12 +598,17 @@ def stylize(
         message = (f"The loss became NaN or infinite at step {first_bad}; stopped and kept the best image before "
                    "that. Lower the learning rate or the weights.")
     except RuntimeError as error:
-        if not _is_out_of_memory(error):
+        if "without overflow" in str(error):  # e.g. Adam's step size lr / (1 - beta1) beyond float32 (lr ~1e38)
+            status = "non_finite"
+            message = (f"The optimiser's update overflowed float32 at step {step} (lr={config.learning_rate:g}); "
+                       "stopped and kept the best image before that. Lower the learning rate.")
+        elif _is_out_of_memory(error):
+            optimizer.state.clear()
+            _release(device)
+            status = "out_of_memory"
+            message = _oom_message(model, height, width, all_layers, config, device, step)
+        else:
             raise
-        optimizer.state.clear()
-        _release(device)
-        status = "out_of_memory"
-        message = _oom_message(model, height, width, all_layers, config, device, step)
     seconds = time.perf_counter() - started
     if status not in ("completed", "stopped"):
         warnings.warn(message, RuntimeWarning, stacklevel=2)

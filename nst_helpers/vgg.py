@@ -33,6 +33,7 @@ file's name contains "caffe").
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import pickle
@@ -155,6 +156,26 @@ class VGGFeatures(nn.Module):
     def extra_repr(self) -> str:
         return f"arch={self.arch}, weights={self.weights_source}, input_norm={self.input_norm}, pooling={self.pooling}"
 
+    def for_compute(self, dtype: torch.dtype = torch.float32, channels_last: bool = False) -> "VGGFeatures":
+        """This extractor, or a copy whose layers compute in ``dtype`` and/or channels-last (NHWC) layout.
+
+        With ``dtype=torch.bfloat16`` the weights are cast once, here; under
+        ``torch.autocast`` frozen weights would be cast again at every step.
+        The input normalisation stays float32 (``mean`` and ``scale`` are not
+        cast) and :meth:`forward` casts the normalised image to ``dtype``, so
+        features come out in ``dtype``. The original is left unchanged.
+        """
+        if dtype == self.compute_dtype and not channels_last:
+            return self
+        clone = copy.deepcopy(self)
+        clone.layers.to(dtype=dtype, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        return clone
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype of the layers' weights, which :meth:`forward` runs the network in."""
+        return next(self.layers.parameters()).dtype
+
     def normalize(self, image: torch.Tensor) -> torch.Tensor:
         """RGB in [0, 1] → the network's input convention.
 
@@ -206,7 +227,7 @@ class VGGFeatures(nn.Module):
         wanted = set(layers)
         last = max(self.index[name] for name in layers)
         outputs: dict[str, torch.Tensor] = {}
-        x = self.normalize(image)
+        x = self.normalize(image).to(self.compute_dtype)  # float32 unless made by for_compute(dtype)
         for i in range(last + 1):
             x = self.layers[i](x)
             if self.names[i] in wanted:

@@ -7,9 +7,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import smooth_image, stripes_image
-from nst_helpers import TransferConfig, estimate_memory
+from nst_helpers import TransferConfig, estimate_memory, transfer
 from nst_helpers.bench import (
     PEAK_TFLOPS,
+    PLAIN,
     FastPath,
     OursStep,
     TensorMemory,
@@ -22,6 +23,7 @@ from nst_helpers.bench import (
     saved_for_backward,
     step_flops,
     torchvision_vgg19_features,
+    winograd_available,
 )
 
 LAYERS = ["relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
@@ -111,8 +113,12 @@ def test_our_step_matches_stylize_first_loss(vgg19_random):
 
     content, style = smooth_image(32, 48), stripes_image(32, 48)
     ours = OursStep(vgg19_random, content, style, FastPath())
-    result = stylize(content, style, model=vgg19_random, steps=1, optimizer="adam", device="cpu", winograd=False)
+    result = stylize(content, style, model=vgg19_random, steps=1, optimizer="adam", device="cpu", **PLAIN)
     assert ours().item() == pytest.approx(result.history["total"][0], rel=1e-5)
+    bf16 = stylize(content, style, model=vgg19_random, steps=1, optimizer="adam", device="cpu", precision="bf16",
+                   channels_last=True)
+    fast = OursStep(vgg19_random, content, style, FastPath(precision="bf16", channels_last=True))
+    assert fast().item() == pytest.approx(bf16.history["total"][0], rel=1e-5)
 
 
 def test_tensor_memory_counts_new_storages_once():
@@ -147,10 +153,16 @@ def test_memory_estimate_covers_a_measured_step(vgg19_random):
     assert largest_square(vgg19_random, LAYERS, 16e9) > 1000
 
 
-def test_defaults_on_cpu_resolve_to_the_measured_fast_path():
+@pytest.mark.parametrize("native", [False, True])
+def test_defaults_on_cpu_resolve_to_the_measured_fast_path(monkeypatch, native):
+    """bf16 + NHWC on CPUs with native bf16 (AMX / AVX-512 BF16), else fp32 NCHW (+ Winograd where NNPACK runs)."""
+    monkeypatch.setattr(transfer, "native_bf16", lambda device: native)
     fast = resolve_fast_path(TransferConfig(), torch.device("cpu"))
-    assert fast.precision == "fp32" and not fast.channels_last and not fast.compile
+    assert fast.precision == ("bf16" if native else "fp32") and fast.channels_last == native and not fast.compile
+    assert fast.winograd == (not native and winograd_available())
     assert resolve_fast_path(TransferConfig(compile=True), torch.device("cpu")).winograd is False
+    plain = resolve_fast_path(TransferConfig(precision="fp32"), torch.device("cpu"))
+    assert plain.precision == "fp32" and not plain.channels_last
 
 
 def test_peak_table_has_the_common_gpus():

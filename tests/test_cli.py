@@ -64,3 +64,18 @@ def test_cli_unwritable_output_saves_elsewhere(pair, tmp_path, monkeypatch, caps
 def test_cli_lists_samples(capsys):
     assert main(["--list"]) == 0
     assert "starry_night" in capsys.readouterr().out
+
+
+def test_cli_suggests_the_sample_a_misspelt_name_meant(tmp_path, monkeypatch, capsys):
+    from nst_helpers.__main__ import _misspelt_sample
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["tubingen", "starry_nite", "-o", "x.png", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: No such file or sample image: 'starry_nite'. Did you mean the sample 'starry_night'? "
+                   "List the samples with: python -m nst_helpers --list\n")
+    assert _misspelt_sample("starry_night") is None and _misspelt_sample("starry_night.jpg") is None  # samples
+    assert _misspelt_sample("photos/starry_nite.jpg") is None  # a path: the loader's message says more
+    assert _misspelt_sample("holiday_photo.jpg") is None  # nothing close
+    (tmp_path / "starry_nite").write_bytes(b"")
+    assert _misspelt_sample("starry_nite") is None  # an existing file wins

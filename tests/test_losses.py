@@ -91,3 +91,34 @@ def test_tv_loss_analytic_values():
     ramp = torch.linspace(0, 1, 9).view(1, 1, 1, 9).expand(1, 3, 9, 9)
     ramp2 = torch.linspace(0, 1, 17).view(1, 1, 1, 17).expand(1, 3, 17, 17)
     assert torch.isclose(tv_loss(ramp) / tv_loss(ramp2), torch.tensor(4.0), rtol=1e-4)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gram_gradient_matches_autograd_of_einsum(channels_last):
+    """The hand-written backward (one product, (Ḡ + Ḡᵀ) F) against autograd through an einsum, in float64."""
+    torch.manual_seed(3)
+    features = torch.randn(2, 6, 5, 7, dtype=torch.float64)
+    if channels_last:
+        features = features.contiguous(memory_format=torch.channels_last)
+    weights = torch.randn(2, 6, 6, dtype=torch.float64)  # an arbitrary, non-symmetric upstream gradient
+    mine = features.clone().requires_grad_(True)
+    (gram_matrix(mine) * weights).sum().backward()
+    reference = features.clone().requires_grad_(True)
+    (torch.einsum("bihw,bjhw->bij", reference, reference) / (6 * 5 * 7) * weights).sum().backward()
+    assert torch.allclose(mine.grad.double(), reference.grad, rtol=1e-5, atol=1e-7)
+    assert mine.grad.is_contiguous(memory_format=torch.channels_last) == channels_last  # layout kept
+    assert torch.autograd.gradcheck(lambda f: gram_matrix(f), (features.clone().requires_grad_(True),))
+
+
+def test_gram_of_bf16_features_is_float32_with_a_bf16_gradient():
+    torch.manual_seed(4)
+    features = torch.randn(1, 8, 16, 16)
+    low = features.bfloat16().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    gram = gram_matrix(low)
+    assert gram.dtype == torch.float32
+    assert torch.allclose(gram, gram_matrix(low.detach().float()), rtol=1e-6, atol=1e-7)  # fp32 sums of bf16 values
+    gram.square().sum().backward()
+    exact = features.bfloat16().float().requires_grad_(True)
+    gram_matrix(exact).square().sum().backward()
+    assert low.grad.dtype == torch.bfloat16
+    assert (low.grad.float() - exact.grad).norm() <= 0.02 * exact.grad.norm()

@@ -47,3 +47,15 @@ def test_plain_text_outside_notebooks(capsys):
     preview = LivePreview(figure=False, bar=False)
     preview(_progress(3))
     assert "step     3/10" in capsys.readouterr().out
+
+
+def test_plot_losses_log_scale_skips_zeros_and_keeps_colours():
+    # A run from the photo: the content term is exactly 0 at the first step; on a log axis that is a gap.
+    history = {"content": [0.0, 1e-4, 0.1], "style": [5.0, 3.0, 1.0], "tv": [0.0] * 3, "total": [5.0, 3.0, 1.1]}
+    lines = {line.get_label(): line for line in plot_losses(history).axes[0].lines}
+    content_y = list(lines["content"].get_ydata())
+    assert content_y[0] != content_y[0] and content_y[1:] == [1e-4, 0.1]   # NaN, then the values
+    with_tv = plot_losses({**history, "tv": [0.01] * 3}).axes[0].lines
+    colours = {line.get_label(): line.get_color() for line in with_tv}
+    assert {name: line.get_color() for name, line in lines.items()} == {
+        name: colour for name, colour in colours.items() if name != "tv"}   # the same colour with or without a TV curve

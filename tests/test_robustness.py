@@ -1,7 +1,8 @@
 """Bad input, issue #4: every case ends in a clear message that says what to do, and no work is lost.
 
-One test per row of the issue (rows already covered elsewhere are listed in
-docs/TROUBLESHOOTING.md with their test names). Everything is offline: URLs
+One test per row of the issue; the weights rows are also tested in tests/test_vgg.py
+(wrong keys and shapes, float16, offline download) and the loop's in
+tests/test_transfer.py. Everything is offline: URLs
 are served by a local http.server on 127.0.0.1, CUDA out-of-memory errors are
 simulated by forward hooks, free memory is monkeypatched.
 """
@@ -110,8 +111,33 @@ def test_very_thin_image_loads_sensibly_and_stylize_explains_the_16_px_minimum(t
     Image.new("RGB", (4000, 3), (10, 20, 30)).save(path)
     assert load_image(path, max_size=None).shape == (1, 3, 3, 4000)
     assert load_image(path, max_size=512).shape == (1, 3, 1, 512)  # aspect ratio kept, at least 1 px
-    with pytest.raises(SettingsError, match=r"content image is 1x512 px.*needs at least 16 px"):
+    with pytest.raises(SettingsError, match=r"content image is 1x512 px.*needs at least 16 px.*crop it"):
         stylize(path, stripes_image(), model=vgg19_random, size=512, steps=2, device="cpu")  # deepest: relu5_1
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", (200, 10), (10, 20, 30)).save(strip)  # at size=64: 3x64 px; 16 px needs size >= 342
+    with pytest.raises(SettingsError, match=r"content image is 3x64 px.*use size=342 or more"):
+        stylize(strip, stripes_image(), model=vgg19_random, size=64, steps=2, device="cpu")
+    assert stylize(strip, stripes_image(), model=vgg19_random, size=342, steps=1, device="cpu").completed
+
+
+def test_enlarging_past_the_pixel_limit_is_refused_before_allocating(monkeypatch):
+    """A typo like size=40000 made a 14 GB tensor and got the process killed; now it is a clear error."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000)
+    dot = Image.new("RGB", (2, 1), (1, 2, 3))
+    match = r"Enlarging a 1x2 px image to 100x200 px gives 0.02 megapixels, more than twice .* Use a smaller size"
+    with pytest.raises(ImageLoadError, match=match):
+        load_image(dot, max_size=200)
+    _check_image_tensor(load_image(dot, max_size=140), 70, 140)  # 9,800 px: within twice the limit
+    _check_image_tensor(load_image(Image.new("RGB", (400, 200)), max_size=150), 75, 150)  # shrinking: always fine
+
+
+def test_enlarging_past_the_free_memory_is_refused(monkeypatch):
+    import nst_helpers.images as images_module
+
+    monkeypatch.setattr(images_module, "available_memory", lambda: 2**20)  # 1 MiB free
+    with pytest.raises(ImageLoadError, match=r"to 200x400 px .*about 1.8 MiB of memory .* only 1.0 MiB is free"):
+        load_image(Image.new("RGB", (2, 1)), max_size=400)
+    _check_image_tensor(load_image(Image.new("RGB", (2, 1)), max_size=100), 50, 100)  # 0.1 MiB: fits
 
 
 # --------------------------------------------------------------------------- images: decompression bombs
@@ -307,6 +333,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._send(b"\0" * 5000, "image/png")
             elif self.path == "/big-undeclared":
                 self._send(b"\0" * 5000, "image/png", length=False)
+            elif self.path == "/cut-short":  # announces the whole PNG, sends half, closes the connection
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(_PNG)))
+                self.end_headers()
+                self.wfile.write(_PNG[: len(_PNG) // 2])
+                self.close_connection = True
+            elif self.path == "/forbidden":
+                self.send_error(403)
+            elif self.path == "/busy":
+                self.send_error(503)
             elif self.path == "/slow":
                 time.sleep(3)
                 self._send(_PNG, "image/png")
@@ -347,6 +384,21 @@ def test_url_404(local_server):
 
 
 @pytest.mark.parametrize("path, match", [
+    ("/forbidden", r"HTTP 403 \(Forbidden\).*open the address in your browser, save the image"),
+    ("/busy", r"HTTP 503 \(Service Unavailable\).*try again later"),
+])
+def test_url_refused_or_server_error_says_what_to_do(local_server, path, match):
+    with pytest.raises(ImageLoadError, match=match):
+        load_image(local_server + path)
+
+
+def test_url_download_cut_short_says_so_instead_of_blaming_the_file(local_server):
+    half = len(_PNG) // 2
+    with pytest.raises(ImageLoadError, match=rf"stopped after {half} bytes of {len(_PNG)} bytes.*try again"):
+        fetch_url(local_server + "/cut-short", timeout=5)
+
+
+@pytest.mark.parametrize("path, match", [
     ("/page.html", r"returned a web page \(text/html.*'Copy image address'"),
     ("/page-as-jpeg", "text or HTML file, not an image"),
 ])
@@ -379,6 +431,79 @@ def test_url_nobody_answers():
         closed_port = probe.getsockname()[1]
     with pytest.raises(ImageLoadError, match="Could not download .*Are you online"):
         fetch_url(f"http://127.0.0.1:{closed_port}/x.png", timeout=2)
+
+
+def _write_bad_input(folder, kind: str, server: str) -> str:
+    """A bad image of the given kind, as a user would pass it on the command line."""
+    path = folder / f"{kind}.jpg"
+    if kind == "missing":
+        return str(path)
+    if kind == "folder":
+        return str(folder)
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "html":
+        path.write_bytes(b"<!DOCTYPE html><html><body>Gallery</body></html>")
+    elif kind == "truncated":
+        array = (np.random.default_rng(0).random((32, 48, 3)) * 255).astype(np.uint8)
+        path.write_bytes(_encode(Image.fromarray(array), "JPEG")[:300])
+    elif kind == "bomb":
+        path = folder / "bomb.png"
+        Image.new("L", (200, 100)).save(path)  # 20,000 px, over twice the limit the test sets
+    elif kind == "thin":
+        path = folder / "thin.png"
+        Image.new("RGB", (4000, 3), (10, 20, 30)).save(path)
+    elif kind == "url_404":
+        return f"{server}/missing.jpg"
+    elif kind == "url_html":
+        return f"{server}/page.html"
+    elif kind == "misspelt_sample":
+        return "starry_nite"
+    return str(path)
+
+
+_CLI_BAD_INPUTS = {
+    "missing": r"error: No such file: .*missing\.jpg \(current folder: .*list_samples",
+    "folder": "error: .* is a folder; give the path of an image file inside it",
+    "empty": r"error: .*empty\.jpg is empty \(0 bytes\); re-download",
+    "html": "error: .*html.jpg is a text or HTML file, not an image",
+    "truncated": "error: .*truncated.jpg could not be decoded .*truncated or corrupt. Re-download",
+    "bomb": "error: .*bomb.png is 0.02 megapixels, more than twice .*PIL.Image.MAX_IMAGE_PIXELS = None",
+    "thin": "error: The (content|style) image is 1x64 px after resizing, but the deepest layer needs at least 16 px",
+    "url_404": r"error: The server answered HTTP 404 \(Not Found\)",
+    "url_html": r"error: .*page.html returned a web page",
+    "misspelt_sample": "error: No such file or sample image: 'starry_nite'. Did you mean the sample 'starry_night'",
+}
+
+
+@pytest.mark.parametrize("role", ["content", "style"])
+@pytest.mark.parametrize("kind", list(_CLI_BAD_INPUTS))
+def test_command_line_bad_image_is_exit_2_and_one_line(tmp_path, vgg19_random, local_server, monkeypatch, capsys,
+                                                       kind, role):
+    if kind == "bomb":  # a 200x100 PNG stands in for a real bomb
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000)
+    monkeypatch.setattr(transfer_module, "load_vgg", lambda **kwargs: vgg19_random)  # no download, no file
+    good = tmp_path / "good.png"
+    save_image(smooth_image(), good)
+    bad = _write_bad_input(tmp_path, kind, local_server)
+    pair = [bad, str(good)] if role == "content" else [str(good), bad]
+    out = tmp_path / "out.png"
+    code = main(pair + ["-o", str(out), "--size", "64", "--steps", "2", "--quiet", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert re.search(_CLI_BAD_INPUTS[kind], err), err
+
+
+def test_command_line_size_too_large_to_load_is_refused_before_the_weights(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000)  # stands in for size=40000 with the real limit
+    monkeypatch.setattr(transfer_module, "load_vgg", lambda **kwargs: pytest.fail("weights loaded"))
+    save_image(smooth_image(16, 16), tmp_path / "c.png")
+    code = main([str(tmp_path / "c.png"), str(tmp_path / "c.png"), "-o", str(tmp_path / "out.png"), "--size", "200",
+                 "--quiet", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: Enlarging a 16x16 px image to 200x200 px") and "Use a smaller size" in err
 
 
 # --------------------------------------------------------------------------- images: property tests
@@ -488,6 +613,7 @@ def test_fuzz_random_bytes_only_ever_raise_image_load_error(magic, body):
         except ImageLoadError:
             return
     _check_image_tensor(tensor)
+    assert max(tensor.shape[-2:]) == 16  # max_size was applied
 
 
 @_FUZZ
@@ -571,6 +697,20 @@ def test_cuda_requested_without_cuda_gives_guidance_before_loading_anything(monk
     monkeypatch.setattr(transfer_module, "load_vgg", lambda **kwargs: pytest.fail("weights loaded"))
     with pytest.raises(SettingsError, match=r"no CUDA GPU is available.*Change runtime type.*device='cpu'"):
         stylize(smooth_image(), stripes_image(), device="cuda", steps=2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (mixes CUDA and CPU tensors and models)")
+def test_mismatched_devices_are_reconciled():
+    """Images and model on different devices: everything goes to config.device; the result is on the CPU."""
+    model = load_vgg(arch="vgg19", weights="random", device="cuda", cache=False)
+    content_gpu, style_cpu = smooth_image().cuda(), stripes_image()
+    on_cpu = stylize(content_gpu, style_cpu, model=model, **SMALL)  # model on CUDA, device="cpu"
+    assert on_cpu.completed and on_cpu.device == "cpu" and on_cpu.image.device.type == "cpu"
+    model = load_vgg(arch="vgg19", weights="random", device="cpu", cache=False)
+    on_gpu = stylize(smooth_image(), stripes_image().cuda().requires_grad_(True), model=model,
+                     **{**SMALL, "device": "cuda"})  # model on the CPU, images mixed, device="cuda"
+    assert on_gpu.completed and on_gpu.device.startswith("cuda") and on_gpu.image.device.type == "cpu"
+    assert on_gpu.history["total"] == pytest.approx(on_cpu.history["total"], rel=1e-2)
 
 
 _LAYOUTS = {
@@ -747,20 +887,30 @@ def test_nan_loss_mid_run_stops_with_the_best_image_before_it(vgg19_random, opti
     _check_image_tensor(result.image, 48, 64)
 
 
+def _spy_on_release(monkeypatch) -> list:
+    """Record the devices transfer._release frees memory on (gc + torch.cuda.empty_cache)."""
+    released, release = [], transfer_module._release
+    monkeypatch.setattr(transfer_module, "_release", lambda device: (released.append(device), release(device))[1])
+    return released
+
+
 @pytest.mark.parametrize("call", [1, 2], ids=["content_targets", "style_targets"])
-def test_out_of_memory_before_the_loop_is_a_settings_error_suggesting_a_size(vgg19_random, call):
+def test_out_of_memory_before_the_loop_is_a_settings_error_suggesting_a_size(vgg19_random, call, monkeypatch):
+    released = _spy_on_release(monkeypatch)
     oom = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
     with on_forward_call(vgg19_random, call, _raise(oom)):
         with pytest.raises(SettingsError, match=r"Ran out of memory on cpu at 48x64 px\. Memory was released") as info:
             stylize(smooth_image(), stripes_image(), model=vgg19_random, **SMALL)
     assert torch.cuda.OutOfMemoryError is torch.OutOfMemoryError
     assert int(re.search(r"try size=(\d+) or smaller", str(info.value)).group(1)) < 64
+    assert released == [torch.device("cpu")]
 
 
 @pytest.mark.parametrize("action", [_raise(torch.OutOfMemoryError("CUDA out of memory.")), _allocate_too_much],
                          ids=["cuda_oom_simulated", "real_cpu_allocation_failure"])
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
-def test_out_of_memory_mid_run_keeps_the_best_image(vgg19_random, action, optimizer):
+def test_out_of_memory_mid_run_keeps_the_best_image(vgg19_random, action, optimizer, monkeypatch):
+    released = _spy_on_release(monkeypatch)
     with on_forward_call(vgg19_random, 5, action):
         with pytest.warns(RuntimeWarning, match=r"Ran out of memory on cpu at 48x64 px after 2 steps"):
             result = stylize(smooth_image(), stripes_image(), model=vgg19_random, optimizer=optimizer, **SMALL)
@@ -768,6 +918,19 @@ def test_out_of_memory_mid_run_keeps_the_best_image(vgg19_random, action, optimi
     assert int(re.search(r"try size=(\d+) or smaller", result.message).group(1)) < 64
     _check_image_tensor(result.best_image, 48, 64)
     assert result.best_loss == pytest.approx(min(result.history["total"]))
+    assert released == [torch.device("cpu")]
+
+
+def test_absurd_adam_learning_rate_is_refused_or_stops_cleanly(vgg19_random):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = stylize(smooth_image(), stripes_image(), model=vgg19_random, optimizer="adam", lr=1e38, **SMALL)
+    except SettingsError as error:
+        assert "lr" in str(error)
+        return
+    assert result.status == "non_finite" and "Lower the learning rate" in result.message
+    assert bool(torch.isfinite(result.image).all())
 
 
 def test_other_runtime_errors_are_not_mistaken_for_out_of_memory(vgg19_random):

@@ -190,3 +190,20 @@ def test_shared_vgg16_weights(vgg16_shared):
 def test_no_layers_requested_runs_nothing(vgg19_random):
     assert vgg19_random(torch.rand(1, 3, 8, 8), []) == {}
     assert vgg19_random.min_input_size([]) == 1
+
+
+def test_for_compute_makes_a_bf16_nhwc_copy_and_leaves_the_original(vgg19_random):
+    image = torch.rand(1, 3, 32, 40, generator=torch.Generator().manual_seed(5))
+    fast = vgg19_random.for_compute(torch.bfloat16, channels_last=True)
+    assert fast is not vgg19_random and vgg19_random.compute_dtype == torch.float32
+    assert vgg19_random.layers[0].weight.is_contiguous()  # the original is untouched
+    assert fast.layers[0].weight.dtype == torch.bfloat16 and fast.mean.dtype == torch.float32
+    assert vgg19_random.for_compute() is vgg19_random  # nothing to change: no copy
+    with torch.no_grad():
+        exact = vgg19_random(image, ["relu1_1", "relu3_1"])
+        low = fast(image.contiguous(memory_format=torch.channels_last), ["relu1_1", "relu3_1"])
+    for name in exact:
+        assert low[name].dtype == torch.bfloat16
+        assert low[name].is_contiguous(memory_format=torch.channels_last)
+        error = (low[name].float() - exact[name]).norm() / exact[name].norm()
+        assert error < 0.02, (name, error)  # bf16 rounding (~0.4 % per value), not a different network

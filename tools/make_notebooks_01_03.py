@@ -246,9 +246,11 @@ NB01 = [
         whatever the environment says. The normalisation does not depend on the network's weights,
         so for this one comparison we build the extractor with **random weights**, which are
         created locally in a second, instead of the real ones (a 550 MB download that this
-        notebook otherwise does not need). The warning it prints is expected. Random weights are
-        good for nothing else: every other notebook uses `nst.load_vgg(device=device)`, which
-        gives the real ImageNet weights.
+        notebook otherwise does not need). Expect a warning that random weights only suit smoke
+        tests: that is all we need here (its hint about `NST_WEIGHTS` is for runs where that
+        variable chose the random weights; here the call does). Random weights are good for
+        nothing else: every other notebook uses `nst.load_vgg(device=device)`, which gives the
+        real ImageNet weights.
     """),
     code("""
         torchvision_vgg = nst.load_vgg(arch="vgg19", weights="random", input_norm="torchvision")
