@@ -9,7 +9,10 @@ Winograd's minimal filtering algorithm F(6x6, 3x3) does: it computes each
 36 x 9 = 324, and PyTorch ships it in NNPACK. Measured on 2 Zen 3 cores
 (see ``benchmarks/``) it runs the VGG convolutions on maps of 32x32 and more
 1.6-3x faster than oneDNN; on smaller maps, and for the 3-channel gradient
-of ``conv1_1``, oneDNN stays faster and is kept.
+of ``conv1_1``, oneDNN stays faster and is kept. NNPACK has AVX2 kernels
+only: on an AVX-512 Xeon oneDNN was as fast (0.86-1.14x for a whole step),
+and such CPUs with bf16 use the much faster bf16 pass instead, so
+:func:`~nst_helpers.stylize` turns Winograd on by default only for fp32 runs.
 
 The gradient of a 3x3, stride-1, padding-1 convolution with respect to its
 input is itself such a convolution, with the kernel's input and output

@@ -369,10 +369,10 @@ def _fast_path(config: TransferConfig, device: torch.device) -> SpeedOptions:
     """What ``config``'s speed fields mean on ``device`` (resolves None and "auto").
 
     Chosen by the measurements in ``benchmarks/`` (README, Performance): bf16 wherever the hardware
-    computes it natively (GPUs of compute capability 8.0+, CPUs with AMX / AVX-512 BF16: 2-3x faster;
-    elsewhere bf16 is emulated and ~10x slower), NHWC with bf16 and on CUDA (oneDNN's and cuDNN's
-    fast bf16 kernels are NHWC; in fp32 on a CPU it made no difference), and Winograd convolutions in
-    fp32 on CPUs where NNPACK runs (1.6x at 512 px on 2 Zen 3 cores).
+    computes it natively (GPUs of compute capability 8.0+, CPUs with AMX / AVX-512 BF16: 2.1x alone;
+    elsewhere bf16 is emulated and ~100x slower), NHWC with bf16 (oneDNN's fast AMX kernels are NHWC:
+    2.8-5x the tutorial baseline together) and on CUDA, and Winograd convolutions in fp32 on CPUs where
+    NNPACK runs (1.6x at 512 px on 2 Zen 3 cores, which have no native bf16).
     """
     precision = config.precision
     if precision == "auto":
