@@ -405,6 +405,7 @@ def load_vgg(
     unchanged offline. With ``cache=True`` the same settings return the same
     (frozen, shared) model instead of loading the weights again.
     """
+    from_environment = weights is None and bool(os.environ.get("NST_WEIGHTS"))
     weights = str(_choose(None if weights is None else os.fspath(weights), "NST_WEIGHTS", "imagenet"))
     env_arch = arch if arch is not None else (os.environ.get("NST_VGG") or None)
     key = (env_arch, weights, input_norm, os.environ.get("NST_INPUT_NORM"), pooling, str(device))
@@ -418,9 +419,11 @@ def load_vgg(
         norm_default, source = "torchvision", "imagenet"
     elif weights == "random":
         arch = _choose(env_arch, "NST_VGG", "vgg19", ARCHS)
+        hint = ("Unset NST_WEIGHTS for the ImageNet weights." if from_environment else
+                "Leave out weights='random' for the ImageNet weights.")
         warnings.warn(
             f"Using randomly initialised {arch} weights (seed 0): fine for smoke tests, but the "
-            "stylisations will not look like the paper's. Unset NST_WEIGHTS for the ImageNet weights.",
+            f"stylisations will not look like the paper's. {hint}",
             stacklevel=2,
         )
         features, norm_default, source = _random_features(arch), "torchvision", "random"

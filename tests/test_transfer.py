@@ -240,3 +240,38 @@ def test_objective_is_the_weighted_sum_of_the_package_losses(vgg19_random):
                 30.0 * sum(w * layer_style_loss(gram_matrix(mine[k]), grams[k]) for k, w in layers.items()),
                 5.0 * tv_loss(image)]
     assert torch.allclose(terms, torch.stack(expected), rtol=1e-5)
+
+
+@pytest.mark.parametrize("amx, avx512_bf16, expected", [(False, False, False), (True, False, True), (False, True, True)])
+def test_native_bf16_on_cpus_follows_amx_and_avx512_bf16(monkeypatch, amx, avx512_bf16, expected):
+    from nst_helpers import native_bf16
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    assert native_bf16(torch.device("cpu")) is expected
+    assert native_bf16(torch.device("mps")) is False  # MPS: fp32 unless asked (bf16 support varies by macOS)
+
+
+def test_clamp_between_lbfgs_calls_corrects_the_stored_step():
+    """After a clamp, L-BFGS's stored last step t·d must end where the point now is (else: a wrong curvature pair)."""
+    from nst_helpers.transfer import _clamp_keeping_lbfgs_consistent
+
+    target = torch.tensor([1.5, -0.5, 0.3, 0.7])  # half of the optimum lies outside [0, 1]
+    x = torch.full((4,), 0.5, requires_grad=True)
+    optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=3, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = (x - target).square().sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    state = optimizer.state[x]
+    step_end = x.detach().clone()
+    start = step_end - state["t"] * state["d"]  # where the last step began
+    _clamp_keeping_lbfgs_consistent(optimizer, x)
+    assert x.min() >= 0 and x.max() <= 1 and not torch.equal(x.detach(), step_end)  # the clamp did move it
+    assert torch.allclose(start + state["t"] * state["d"], x.detach(), atol=1e-6)
+    optimizer.step(closure)  # and L-BFGS carries on from there
+    assert torch.isfinite(x).all()

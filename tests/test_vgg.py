@@ -207,3 +207,11 @@ def test_for_compute_makes_a_bf16_nhwc_copy_and_leaves_the_original(vgg19_random
         assert low[name].is_contiguous(memory_format=torch.channels_last)
         error = (low[name].float() - exact[name]).norm() / exact[name].norm()
         assert error < 0.02, (name, error)  # bf16 rounding (~0.4 % per value), not a different network
+
+
+def test_random_weights_warning_names_what_chose_them(monkeypatch):
+    with pytest.warns(UserWarning, match="Leave out weights='random'"):
+        load_vgg(arch="vgg16", weights="random", cache=False)
+    monkeypatch.setenv("NST_WEIGHTS", "random")
+    with pytest.warns(UserWarning, match="Unset NST_WEIGHTS"):
+        load_vgg(arch="vgg16", cache=False)

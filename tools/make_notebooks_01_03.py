@@ -247,8 +247,7 @@ NB01 = [
         so for this one comparison we build the extractor with **random weights**, which are
         created locally in a second, instead of the real ones (a 550 MB download that this
         notebook otherwise does not need). Expect a warning that random weights only suit smoke
-        tests: that is all we need here (its hint about `NST_WEIGHTS` is for runs where that
-        variable chose the random weights; here the call does). Random weights are good for
+        tests: that is all we need here. Random weights are good for
         nothing else: every other notebook uses `nst.load_vgg(device=device)`, which gives the
         real ImageNet weights.
     """),
