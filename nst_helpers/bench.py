@@ -78,7 +78,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .fastconv import available as winograd_available
-from .transfer import DEFAULT_STYLE_LAYERS, Objective, SpeedOptions, TransferConfig, estimate_memory, native_bf16, stylize
+from .transfer import (DEFAULT_STYLE_LAYERS, Objective, SpeedOptions, TransferConfig, estimate_memory, native_bf16,
+                       stylize)
 from .vgg import VGGFeatures, layer_names, load_vgg
 
 __all__ = [

@@ -92,7 +92,7 @@ class TransferConfig:
     device: Optional[str] = None  #: None: CUDA → MPS → CPU, whichever is available
     preview_every: int = 20  #: call the callback (and clamp, for L-BFGS) every this many steps
     pooling: str = "max"  #: "max" (as trained) or "avg" (the paper's suggestion)
-    precision: str = "auto"  #: VGG pass in fp32, bf16 or fp16; "auto": bf16 where the GPU/CPU has native bf16, else fp32
+    precision: str = "auto"  #: VGG pass in fp32, bf16 or fp16; "auto": bf16 where the chip has native bf16, else fp32
     channels_last: Optional[bool] = None  #: NHWC convolutions; None: on for CUDA and for bf16, else off
     compile: bool = False  #: wrap the VGG pass in torch.compile (slower on CPU; untested on GPU here)
     winograd: Optional[bool] = None  #: CPU: Winograd convolutions (NNPACK); None: on for CPU fp32 if available
@@ -250,7 +250,8 @@ def _fixed_bytes(model: VGGFeatures, height: int, width: int, layers=None, preci
     """Bytes besides one step's activations: weights (+ their half-precision copies), the optimiser's
     image-sized buffers, and 64 MiB of slack."""
     stored = sum(p.numel() * p.element_size() for p in model.parameters())  # all of them sit on the device
-    copies = 2 * sum(p.numel() for p in model.parameters()) if precision in ("bf16", "fp16") else 0  # for_compute's copy
+    half = precision in ("bf16", "fp16")
+    copies = 2 * sum(p.numel() for p in model.parameters()) if half else 0  # VGGFeatures.for_compute's copy
     return stored + copies + _IMAGE_COPIES * 3 * height * width * 4 + 64 * 2**20
 
 
@@ -301,13 +302,13 @@ def _size_advice(fits: int | None, device) -> str:
     return f"Use size={fits} or smaller (a tensor input is used at its own size: resize it first)"
 
 
-def _check_memory(model, height, width, layers, config, device) -> None:
+def _check_memory(model, height, width, layers, precision, device) -> None:
     free = _free_memory(device)
     if free is None:
         return
-    needed = estimate_memory(model, height, width, layers, config.precision)
+    needed = estimate_memory(model, height, width, layers, precision)
     if needed > 0.9 * free:
-        fits = _size_that_fits(model, height, width, layers, config.precision, 0.9 * free)
+        fits = _size_that_fits(model, height, width, layers, precision, 0.9 * free)
         raise SettingsError(
             f"A {height}x{width} image needs about {needed / 2**30:.2f} GiB on {device}, but only "
             f"{free / 2**30:.2f} GiB is free. {_size_advice(fits, device)}, or pass check_memory=False to try "
@@ -417,7 +418,8 @@ class Objective:
         with torch.no_grad():
             content = self.features(content_image, self.content_layers) if self.content_layers else {}
             self.content_targets = {name: value.float() for name, value in content.items()}
-            self.content_norms = {name: value.square().sum(dim=(1, 2, 3)) for name, value in self.content_targets.items()}
+            self.content_norms = {name: value.square().sum(dim=(1, 2, 3))
+                                  for name, value in self.content_targets.items()}
             style = self.features(style_image, list(self.style_layers)) if self.style_layers else {}
             self.style_grams = {name: gram_matrix(value) for name, value in style.items()}
             self.style_norms = {name: value.square().sum(dim=(1, 2)) for name, value in self.style_grams.items()}
@@ -498,8 +500,9 @@ def stylize(
                 f"The {label} image is {image.shape[-2]}x{image.shape[-1]} px after resizing, but the deepest "
                 f"layer needs at least {minimum} px on each side: {fix}."
             )
+    speed = _fast_path(config, device)
     if config.check_memory:
-        _check_memory(model, height, width, all_layers, config, device)
+        _check_memory(model, height, width, all_layers, speed.precision, device)
 
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -508,7 +511,7 @@ def stylize(
         objective = Objective(model, content_image, style_image, content_layers=content_layers,
                               style_layers=style_layers, content_weight=config.content_weight,
                               style_weight=config.style_weight, tv_weight=config.tv_weight,
-                              speed=_fast_path(config, device))
+                              speed=speed)
         generator = torch.Generator(device="cpu").manual_seed(config.seed)
         if config.init == "content":
             start = content_image.clone()
@@ -520,7 +523,7 @@ def stylize(
         if not _is_out_of_memory(error):
             raise
         _release(device)
-        raise SettingsError(_oom_message(model, height, width, all_layers, config, device, 0)) from None
+        raise SettingsError(_oom_message(model, height, width, all_layers, speed.precision, device, 0)) from None
 
     x = start.requires_grad_(True)
     if config.optimizer == "lbfgs":
@@ -609,7 +612,7 @@ def stylize(
             optimizer.state.clear()
             _release(device)
             status = "out_of_memory"
-            message = _oom_message(model, height, width, all_layers, config, device, step)
+            message = _oom_message(model, height, width, all_layers, speed.precision, device, step)
         else:
             raise
     seconds = time.perf_counter() - started
@@ -674,11 +677,12 @@ def _release(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def _oom_message(model, height, width, layers, config, device, step) -> str:
+def _oom_message(model, height, width, layers, precision, device, step) -> str:
     free = _free_memory(device) or 0
     below = max(16, max(height, width) * 3 // 4)  # it did not fit: always suggest smaller than now
-    fits = _size_that_fits(model, height, width, layers, config.precision, 0.8 * free, below) if free else None
+    fits = _size_that_fits(model, height, width, layers, precision, 0.8 * free, below) if free else None
     fits = fits or max(16, below // 16 * 16)
     done = f" after {step} steps (the best image so far is kept)" if step else ""
+    other = ", or precision='bf16'" if precision == "fp32" else ""
     return (f"Ran out of memory on {device} at {height}x{width} px{done}. Memory was released; "
-            f"try size={fits} or smaller, or precision='bf16'.")
+            f"try size={fits} or smaller{other}.")

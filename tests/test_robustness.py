@@ -33,7 +33,6 @@ from nst_helpers import (
     ImageLoadError,
     ImageSaveError,
     SettingsError,
-    TransferConfig,
     WeightsError,
     load_image,
     load_vgg,
@@ -669,21 +668,22 @@ def test_bad_sizes_in_the_command_line_are_one_line_errors(tmp_path, monkeypatch
         assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_size_too_large_for_free_memory_suggests_a_size_that_fits(tmp_path, vgg19_random, monkeypatch):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_size_too_large_for_free_memory_suggests_a_size_that_fits(tmp_path, vgg19_random, monkeypatch, precision):
     free = 300 * 2**20
     monkeypatch.setattr(transfer_module, "_free_memory", lambda device: free)
     path = tmp_path / "big.png"
     save_image(smooth_image(768, 1024), path)
     with pytest.raises(SettingsError, match=r"A 768x1024 image needs about .* GiB on cpu, but only 0.29 GiB") as info:
-        stylize(path, stripes_image(), model=vgg19_random, size=1024, steps=2, device="cpu")  # default layers
+        stylize(path, stripes_image(), model=vgg19_random, size=1024, steps=2, device="cpu",
+                precision=precision)  # default layers
     suggested = int(re.search(r"Use size=(\d+) or smaller", str(info.value)).group(1))
     assert 16 <= suggested < 1024 and suggested % 16 == 0
     layers = ["relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
     height = round(768 * suggested / 1024)
-    assert estimate_memory(vgg19_random, height, suggested, layers) <= 0.9 * free  # the advice really fits
-    assert estimate_memory(vgg19_random, height + 12, suggested + 16, layers) > 0.9 * free  # and is the largest
-    config = TransferConfig(size=suggested)
-    transfer_module._check_memory(vgg19_random, height, suggested, layers, config, torch.device("cpu"))  # accepted
+    assert estimate_memory(vgg19_random, height, suggested, layers, precision) <= 0.9 * free  # the advice fits
+    assert estimate_memory(vgg19_random, height + 12, suggested + 16, layers, precision) > 0.9 * free  # the largest
+    transfer_module._check_memory(vgg19_random, height, suggested, layers, precision, torch.device("cpu"))  # accepted
 
 
 def test_memory_too_small_for_any_size_says_so(vgg19_random, monkeypatch):
