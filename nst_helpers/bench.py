@@ -758,7 +758,7 @@ def memory_model(sizes: Sequence[int] = (64, 128, 256), precisions: Sequence[str
         with TensorMemory() as tracker:
             stylize(content, style, model=model, steps=run_steps, device=str(device), check_memory=False)
         measured = tracker.peak + weights
-        estimate = estimate_memory(model, size, size, layers, "fp32")
+        estimate = estimate_memory(model, size, size, layers, resolve_fast_path(TransferConfig(), device).precision)
         runs.append({"size": size, "optimizer": "lbfgs", "steps": run_steps, "peak_tensor_bytes": tracker.peak,
                      "measured_with_weights_bytes": measured, "estimate_bytes": estimate,
                      "estimate_over_measured": estimate / measured})
