@@ -210,12 +210,12 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise SettingsError(
             "CUDA was requested but no CUDA GPU is available. In Colab: Runtime → Change runtime type → "
-            "GPU. Otherwise use device='cpu' (and a smaller size)."
+            "GPU. Otherwise use the CPU: device='cpu' (--device cpu on the command line), and a smaller size."
         )
     if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
         raise SettingsError(f"{chosen} does not exist; this machine has {torch.cuda.device_count()} GPU(s).")
     if chosen.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise SettingsError("MPS (Apple GPU) was requested but is not available; use device='cpu'.")
+        raise SettingsError("MPS (Apple GPU) was requested but is not available; use device='cpu' (--device cpu).")
     return chosen
 
 
