@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -368,14 +369,10 @@ class TutorialStep:
                 + conv_flops(modules[:last], height, width, forward=False, input_grad=True, weight_grad=not frozen))
 
 
-@dataclass
-class FastPath:
-    """The speed options of our step (the :class:`TransferConfig` fields of the same names)."""
+@dataclass(frozen=True)
+class FastPath(SpeedOptions):
+    """The speed options of our step (:class:`~nst_helpers.transfer.SpeedOptions`) plus ``bookkeeping``."""
 
-    precision: str = "fp32"  #: "fp32", "bf16" or "fp16" (the VGG pass; Grams and losses stay fp32)
-    channels_last: bool = False
-    compile: bool = False
-    winograd: bool = False  #: Winograd (NNPACK) CPU convolutions, :mod:`nst_helpers.fastconv`
     bookkeeping: bool = True  #: per-step loss row, last image and best image, as stylize keeps them
 
 
@@ -383,9 +380,7 @@ def resolve_fast_path(config: TransferConfig, device: torch.device) -> FastPath:
     """What :func:`~nst_helpers.stylize` makes of ``config``'s speed fields on ``device``."""
     from .transfer import _fast_path
 
-    speed = _fast_path(config, device)
-    return FastPath(precision=speed.precision, channels_last=speed.channels_last, compile=speed.compile,
-                    winograd=speed.winograd)
+    return FastPath(**dataclasses.asdict(_fast_path(config, device)))
 
 
 class OursStep:
@@ -403,11 +398,9 @@ class OursStep:
                  style_weight: float = 10.0) -> None:
         device = content.device
         self.fast = fast
-        speed = SpeedOptions(channels_last=fast.channels_last, precision=fast.precision, winograd=fast.winograd,
-                             compile=fast.compile)
         self.objective = Objective(model, content, style, content_layers=content_layers,
                                    style_layers=dict(STYLE_LAYERS if style_layers is None else style_layers),
-                                   content_weight=content_weight, style_weight=style_weight, speed=speed)
+                                   content_weight=content_weight, style_weight=style_weight, speed=fast)
         self.model = self.objective.model  # a bf16 / NHWC copy where ``fast`` asks for one
         self.content_targets, self.style_grams = self.objective.content_targets, self.objective.style_grams
         self.image = content.clone().requires_grad_(True)

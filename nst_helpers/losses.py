@@ -66,16 +66,10 @@ class _Gram(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, features: torch.Tensor) -> torch.Tensor:
-        batch, channels, height, width = features.shape
         ctx.save_for_backward(features)
-        dtype = _sum_dtype(features)
         with torch.autocast(device_type=features.device.type, enabled=False):
-            if _is_nhwc(features):
-                # NHWC features: [B, HW, C] is a view (no copy, and the gradient goes back as NHWC).
-                positions = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels).to(dtype)
-                return torch.bmm(positions.transpose(1, 2), positions)
-            flat = features.reshape(batch, channels, height * width).to(dtype)
-            return torch.bmm(flat, flat.transpose(1, 2))
+            matrix, nhwc = _as_matrix(features, _sum_dtype(features))
+            return torch.bmm(matrix.transpose(1, 2), matrix) if nhwc else torch.bmm(matrix, matrix.transpose(1, 2))
 
     @staticmethod
     def backward(ctx, grad_gram: torch.Tensor) -> torch.Tensor:
@@ -85,22 +79,26 @@ class _Gram(torch.autograd.Function):
         dtype = torch.bfloat16 if features.dtype == torch.bfloat16 else _sum_dtype(features)
         symmetric = (grad_gram + grad_gram.transpose(1, 2)).to(dtype)
         with torch.autocast(device_type=features.device.type, enabled=False):
-            if _is_nhwc(features):
-                positions = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels).to(dtype)
-                grad = torch.bmm(positions, symmetric).reshape(batch, height, width, channels).permute(0, 3, 1, 2)
+            matrix, nhwc = _as_matrix(features, dtype)
+            if nhwc:
+                grad = torch.bmm(matrix, symmetric).reshape(batch, height, width, channels).permute(0, 3, 1, 2)
             else:
-                flat = features.reshape(batch, channels, height * width).to(dtype)
-                grad = torch.bmm(symmetric, flat).reshape(batch, channels, height, width)
+                grad = torch.bmm(symmetric, matrix).reshape(batch, channels, height, width)
         return grad.to(features.dtype)
+
+
+def _as_matrix(features: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, bool]:
+    """``features`` as a batch of matrices in ``dtype``, without a copy of the layout: ``([B, HW, C], True)``
+    for channels-last (NHWC) features, so the gradient goes back as NHWC, else ``([B, C, HW], False)``."""
+    batch, channels, height, width = features.shape
+    if channels > 1 and features.is_contiguous(memory_format=torch.channels_last):
+        return features.permute(0, 2, 3, 1).reshape(batch, height * width, channels).to(dtype), True
+    return features.reshape(batch, channels, height * width).to(dtype), False
 
 
 def _sum_dtype(features: torch.Tensor) -> torch.dtype:
     """float32 for half-precision and float32 features, float64 for float64 ones."""
     return torch.promote_types(features.dtype, torch.float32)
-
-
-def _is_nhwc(features: torch.Tensor) -> bool:
-    return features.shape[1] > 1 and features.is_contiguous(memory_format=torch.channels_last)
 
 
 def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
@@ -111,8 +109,8 @@ def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     ``normalize`` is true, so that the entries are averages and do not grow
     with the image size. Computed in float32 even for half-precision
     features (sums of squares overflow or lose precision in fp16/bf16; float64
-    stays float64); the
-    gradient is computed in the features' dtype for bf16 (see :class:`_Gram`).
+    stays float64); the gradient is computed in bf16 for bf16 features (see
+    :class:`_Gram`).
     Works for NCHW and channels-last (NHWC) features alike.
     """
     if features.dim() != 4:
