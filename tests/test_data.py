@@ -65,7 +65,18 @@ def test_unknown_sample_and_listing(capsys):
     with pytest.raises(ImageLoadError, match="starry_night"):
         sample_image("mona_lisa")
     styles = list_samples("style")
-    assert {s.role for s in styles} == {"style"} and len(styles) == 5
+    assert {s.role for s in styles} == {"style"} and len(styles) == 10
     printed = capsys.readouterr().out
     assert "Vincent van Gogh" in printed and "licence" in printed
     assert "CC BY 3.0" in SAMPLES["tubingen"].credit
+
+
+def test_readme_credits_every_sample():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    credits = readme.split("## Sample images and credits", 1)[1].split("\n## ", 1)[0]
+    for sample in SAMPLES.values():
+        row = next((line for line in credits.splitlines() if line.startswith(f"| `{sample.name}` |")), None)
+        assert row is not None, f"README's credits table has no row for {sample.name}"
+        assert sample.author in row and sample.license in row
