@@ -5,24 +5,21 @@ PyTorch: images, VGG features with the paper's layer names, the losses, the
 optimisation loop, live preview and plots.
 """
 
+from .config import DEFAULT_STYLE_LAYERS, TransferConfig
 from .data import DEFAULT_CONTENT, DEFAULT_STYLE, SAMPLES, SampleImage, list_samples, sample_image
+from .devices import native_bf16, pick_device
 from .errors import ImageLoadError, ImageSaveError, NSTError, SettingsError, WeightsError
 from .images import load_image, save_image, show_images, to_pil
 from .losses import content_loss, gram_matrix, layer_style_loss, style_loss, tv_loss
-from .plots import compare, plot_feature_maps, plot_gram, plot_losses
-from .preview import LivePreview, in_notebook
-from .transfer import (
-    DEFAULT_STYLE_LAYERS,
-    Objective,
-    Progress,
-    TransferConfig,
-    TransferResult,
-    estimate_memory,
-    native_bf16,
-    pick_device,
-    stylize,
-)
-from .vgg import VGGFeatures, layer_names, layer_table, load_vgg, print_layer_map
+from .memory import MemoryModel, estimate_memory
+from .objective import Objective
+from .plots import plot_feature_maps, plot_gram, plot_losses
+from .preview import LivePreview, WidgetPreview, draw_progress, in_notebook, png_bytes
+from .recorder import Recorder
+from .speed import SpeedOptions, resolve_speed
+from .transfer import Progress, TransferResult, stylize
+from .vgg import VGGFeatures, layer_names, layer_table, print_layer_map
+from .weights import load_vgg
 
 __version__ = "0.1.0"
 
@@ -34,17 +31,21 @@ __all__ = [
     "ImageLoadError",
     "ImageSaveError",
     "LivePreview",
+    "MemoryModel",
     "NSTError",
     "Objective",
     "Progress",
+    "Recorder",
     "SampleImage",
     "SettingsError",
+    "SpeedOptions",
     "TransferConfig",
     "TransferResult",
     "VGGFeatures",
     "WeightsError",
-    "compare",
+    "WidgetPreview",
     "content_loss",
+    "draw_progress",
     "estimate_memory",
     "gram_matrix",
     "in_notebook",
@@ -59,7 +60,9 @@ __all__ = [
     "plot_feature_maps",
     "plot_gram",
     "plot_losses",
+    "png_bytes",
     "print_layer_map",
+    "resolve_speed",
     "sample_image",
     "save_image",
     "show_images",

@@ -3,9 +3,15 @@
 CONTENT and STYLE are sample names (``python -m nst_helpers --list``),
 paths or URLs. With no arguments it stylises the default sample pair
 (Tübingen in the style of The Starry Night) and says where it wrote the
-result. Exit status 0 on success; on bad input, 2 with a one-line error
-(no traceback); 1 if the run was cut short or the output could not be
-written (the image is then saved in the temp folder instead).
+result. Exit status:
+
+* 0 on success;
+* 2 on bad input, with a one-line error (no traceback);
+* 1 if the run was cut short (interrupted mid-run, non-finite loss, out of
+  memory: the best image so far is still written) or the output could not
+  be written (the image is then saved in the temp folder instead);
+* 130 on Ctrl-C before the optimisation started (nothing to save), the
+  shell's convention for an interrupt.
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ import time
 import warnings
 from pathlib import Path
 
+from .config import TransferConfig
 from .data import DEFAULT_CONTENT, DEFAULT_STYLE, SAMPLES, is_sample_name, list_samples
 from .errors import ImageSaveError, NSTError
 from .preview import LivePreview
-from .transfer import TransferConfig, stylize
+from .transfer import stylize
 
 DEFAULTS = TransferConfig()
 
@@ -31,12 +38,20 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m nst_helpers",
         description="Neural style transfer (Gatys et al.): paint CONTENT in the style of STYLE.",
         epilog="Offline: NST_WEIGHTS=path/to/state_dict.pth NST_VGG=vgg16 NST_INPUT_NORM=caffe "
-               "NST_DATA_DIR=folder/with/samples. See the README.",
+        "NST_DATA_DIR=folder/with/samples. See the README.",
     )
-    parser.add_argument("content", nargs="?", default=DEFAULT_CONTENT,
-                        help=f"content image: sample name, path or URL (default: {DEFAULT_CONTENT})")
-    parser.add_argument("style", nargs="?", default=DEFAULT_STYLE,
-                        help=f"style image: sample name, path or URL (default: {DEFAULT_STYLE})")
+    parser.add_argument(
+        "content",
+        nargs="?",
+        default=DEFAULT_CONTENT,
+        help=f"content image: sample name, path or URL (default: {DEFAULT_CONTENT})",
+    )
+    parser.add_argument(
+        "style",
+        nargs="?",
+        default=DEFAULT_STYLE,
+        help=f"style image: sample name, path or URL (default: {DEFAULT_STYLE})",
+    )
     parser.add_argument("-o", "--output", help="where to write the result (default: outputs/CONTENT_STYLE.png)")
     parser.add_argument("--size", type=int, default=DEFAULTS.size, help="longest side in px (default: %(default)s)")
     parser.add_argument("--style-size", type=int, default=None, help="longest side of the style image in px")
@@ -71,8 +86,10 @@ def _misspelt_sample(source: str) -> str | None:
     close = difflib.get_close_matches(Path(source).stem.lower(), sorted(SAMPLES), n=1, cutoff=0.6)
     if not close:
         return None
-    return (f"No such file or sample image: {source!r}. Did you mean the sample {close[0]!r}? "
-            "List the samples with: python -m nst_helpers --list")
+    return (
+        f"No such file or sample image: {source!r}. Did you mean the sample {close[0]!r}? "
+        "List the samples with: python -m nst_helpers --list"
+    )
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -99,9 +116,19 @@ def _run(args: argparse.Namespace) -> int:
             return 2
     output = Path(args.output or f"outputs/{_stem(args.content)}_{_stem(args.style)}.png")
     config = TransferConfig(
-        size=args.size, style_size=args.style_size, steps=args.steps, optimizer=args.optimizer, lr=args.lr,
-        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-        init=args.init, seed=args.seed, device=args.device, pooling=args.pooling, precision=args.precision,
+        size=args.size,
+        style_size=args.style_size,
+        steps=args.steps,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        content_weight=args.content_weight,
+        style_weight=args.style_weight,
+        tv_weight=args.tv_weight,
+        init=args.init,
+        seed=args.seed,
+        device=args.device,
+        pooling=args.pooling,
+        precision=args.precision,
     )
     callback = None if args.quiet else LivePreview(figure=False, bar=True, title="stylising")
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -24,6 +24,8 @@ __all__ = [
     "SAMPLES",
     "DEFAULT_CONTENT",
     "DEFAULT_STYLE",
+    "PD_ART",
+    "find_sample",
     "sample_image",
     "list_samples",
     "sample_cache_dir",
@@ -53,174 +55,180 @@ class SampleImage:
         return f"{self.title}, {self.author} ({self.year}). {self.license}."
 
 
+#: Licence of the paintings: photographs of public-domain 2D artworks are public domain too.
+PD_ART = "Public domain (faithful photographic reproduction of a 2D public-domain artwork; PD-Art)"
+
 SAMPLES: dict[str, SampleImage] = {
     sample.name: sample
     for sample in (
-    SampleImage(
-        name='starry_night',
-        filename='starry_night.jpg',
-        role='style',
-        title='The Starry Night',
-        author='Vincent van Gogh (1853-1890)',
-        year='1889',
-        license='Public domain (faithful photographic reproduction of a 2D public-domain artwork; PD-Art)',
-        url='https://raw.githubusercontent.com/leongatys/PytorchNeuralStyleTransfer/be6c8e2b35568669a5a0ac10b66c912207ad355d/Images/vangogh_starry_night.jpg',
-        sha256='228bebf0dd424ea4f740d8d88a67f2960424c166e638086c1ec529260d2e3832',
-    ),
-    SampleImage(
-        name='great_wave',
-        filename='great_wave.jpg',
-        role='style',
-        title='The Great Wave off Kanagawa (woodblock print)',
-        author='Katsushika Hokusai (1760-1849)',
-        year='c. 1830-1832',
-        license='Public domain (faithful photographic reproduction of a 2D public-domain artwork; PD-Art)',
-        url='https://raw.githubusercontent.com/oumi-ai/oumi/d8ed07778d7931565798ad45a859cafb54d4fc58/tests/testdata/images/the_great_wave_off_kanagawa.jpg',
-        sha256='b135badbf60ec9d0ad36faa139de6b18a86ec9c81648103c6b5caa999abc02b6',
-    ),
-    SampleImage(
-        name='turner_shipwreck',
-        filename='turner_shipwreck.jpg',
-        role='style',
-        title='The Wreck of a Transport Ship (a.k.a. The Shipwreck of the Minotaur)',
-        author='J. M. W. Turner (1775-1851)',
-        year='c. 1810',
-        license='Public domain (faithful photographic reproduction of a 2D public-domain artwork; PD-Art)',
-        url='https://raw.githubusercontent.com/jcjohnson/neural-style/07c4b8299f8fbdafec0c514fc820ff1d7ff62e46/examples/inputs/shipwreck.jpg',
-        sha256='4f7cf34e3cd4a5daaf3f421f059ca9a01aaa2a3afd7243d6670c9c8bc001a213',
-    ),
-    SampleImage(
-        name='monet_san_giorgio',
-        filename='monet_san_giorgio.jpg',
-        role='style',
-        title='San Giorgio Maggiore at Dusk',
-        author='Claude Monet (1840-1926)',
-        year='1908-1912',
-        license='Public domain (faithful photographic reproduction of a 2D public-domain artwork; PD-Art)',
-        url='https://raw.githubusercontent.com/hi-space/image-style-transfer/9de6e1ffc1358098abc7e3c1c6cd55ea3827b362/image/monet-san_giorgio_maggiore_at_dusk.jpg',
-        sha256='ad042ac7901946b6d4781978b3d04dd16f1cf9c01dd38a743c0de854df23c554',
-    ),
-    SampleImage(
-        name='gauguin_te_fare',
-        filename='gauguin_te_fare.jpg',
-        role='style',
-        title='Te Fare (La Maison) (cropped reproduction)',
-        author='Paul Gauguin (1848-1903)',
-        year='1892',
-        license='Public domain (faithful photographic reproduction of a 2D public-domain artwork; PD-Art)',
-        url='https://raw.githubusercontent.com/hi-space/image-style-transfer/9de6e1ffc1358098abc7e3c1c6cd55ea3827b362/image/gauguin-te_fare.jpg',
-        sha256='f16ce92eaeabc7967c28315b665f88f9be32bb51cc5c8bcba4ddf648bc12b255',
-    ),
-    SampleImage(
-        name='tubingen',
-        filename='tubingen.jpg',
-        role='content',
-        title='Neckarfront, Tuebingen, Germany (Wikimedia Commons: Tuebingen_Neckarfront.jpg)',
-        author='Andreas Praefcke',
-        year='unknown',
-        license='CC BY 3.0 (Wikimedia Commons); attribution required',
-        url='https://raw.githubusercontent.com/leongatys/PytorchNeuralStyleTransfer/be6c8e2b35568669a5a0ac10b66c912207ad355d/Images/Tuebingen_Neckarfront.jpg',
-        sha256='e67d1869f01fd805385c681a80d9ebcf0f70ea4a5fe6127f0606bb1c7f4bf506',
-    ),
-    SampleImage(
-        name='mount_rainier',
-        filename='mount_rainier.jpg',
-        role='content',
-        title='Landscape in Mount Rainier National Park',
-        author='Dive into Deep Learning authors (A. Zhang, Z. C. Lipton, M. Li, A. J. Smola)',
-        year='2018 or earlier',
-        license='CC BY-SA 4.0 (d2l-en book content license); attribution + share-alike',
-        url='https://raw.githubusercontent.com/d2l-ai/d2l-en/23d7a5aecceee57d1292c56e90cce307f183bb0a/img/rainier.jpg',
-        sha256='014381e94081625e5e5279fd81f50d01b75ebf10f1e85189d66e2fc93adbc768',
-    ),
-    SampleImage(
-        name='coffee',
-        filename='coffee.png',
-        role='content',
-        title="Coffee cup (scikit-image sample 'coffee'; courtesy of Pikolo Espresso Bar)",
-        author='Rachel Michetti',
-        year='unknown',
-        license='CC0 1.0 (per scikit-image data docstring)',
-        url='https://raw.githubusercontent.com/scikit-image/scikit-image/ee0a7a3ebd9ac8c2602f40e55bc015a3c8a81ae8/src/skimage/data/coffee.png',
-        sha256='cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7',
-    ),
-    SampleImage(
-        name='chelsea',
-        filename='chelsea.png',
-        role='content',
-        title="Chelsea the cat (scikit-image sample 'chelsea')",
-        author='Stefan van der Walt',
-        year='unknown',
-        license='CC0 1.0 (per scikit-image data docstring)',
-        url='https://raw.githubusercontent.com/scikit-image/scikit-image/ee0a7a3ebd9ac8c2602f40e55bc015a3c8a81ae8/src/skimage/data/chelsea.png',
-        sha256='596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb',
-    ),
-    SampleImage(
-        name='vangogh_wheat_field',
-        filename='vangogh_wheat_field.jpg',
-        role='style',
-        title='Wheat Field with Cypresses',
-        author='Vincent van Gogh (1853-1890)',
-        year='1889',
-        license='Public domain (faithful photographic reproduction of a 2D public-domain artwork; PD-Art)',
-        url='https://raw.githubusercontent.com/gordicaleksa/pytorch-neural-style-transfer/a244dc61797f920a62146d98de92384352a4d3a2/data/style-images/vg_wheat_field.jpg',
-        sha256='da6959c2bc8e874f09df0cdce63dd86a1f11b61bf560ff498e1dfe483cdf8a81',
-    ),
-    SampleImage(
-        name='vangogh_bedroom',
-        filename='vangogh_bedroom.jpg',
-        role='style',
-        title='The Bedroom (Bedroom in Arles)',
-        author='Vincent van Gogh (1853-1890)',
-        year='1888',
-        license='Public domain (faithful photographic reproduction of a 2D public-domain artwork; PD-Art)',
-        url='https://raw.githubusercontent.com/hi-space/image-style-transfer/9de6e1ffc1358098abc7e3c1c6cd55ea3827b362/image/vangogh-bedroom_in_arles.jpg',
-        sha256='28eba52c0bf68a5e7f02f5eb7af6731bba25f5632951df859bc3d42ed3f458ae',
-    ),
-    SampleImage(
-        name='vangogh_starry_night_rhone',
-        filename='vangogh_starry_night_rhone.png',
-        role='style',
-        title='Starry Night over the Rhone',
-        author='Vincent van Gogh (1853-1890)',
-        year='1888',
-        license='Public domain (faithful photographic reproduction of a 2D public-domain artwork; PD-Art)',
-        url='https://raw.githubusercontent.com/hi-space/image-style-transfer/9de6e1ffc1358098abc7e3c1c6cd55ea3827b362/image/vangogh-starry_night_over_the_rhone.png',
-        sha256='e2cb9d9c2694100e0c8c8ebd8d90e355a5224150102abd88f95238069133b2b9',
-    ),
-    SampleImage(
-        name='monet_water_lilies',
-        filename='monet_water_lilies.jpg',
-        role='style',
-        title='Water Lilies (Nympheas)',
-        author='Claude Monet (1840-1926)',
-        year='c. 1919',
-        license='Public domain (faithful photographic reproduction of a 2D public-domain artwork; PD-Art)',
-        url='https://raw.githubusercontent.com/titu1994/Neural-Style-Transfer/d09334855211579ea1adb9ad04f09fc8a7573850/images/inputs/style/water-lilies-1919-2.jpg',
-        sha256='db4c4fe90c02be04d269f2f598357bb8cd4ea0541712a90d4913e91b1da689d7',
-    ),
-    SampleImage(
-        name='monet_charing_cross',
-        filename='monet_charing_cross.jpg',
-        role='style',
-        title='Charing Cross Bridge',
-        author='Claude Monet (1840-1926)',
-        year='1903',
-        license='Public domain (faithful photographic reproduction of a 2D public-domain artwork; PD-Art)',
-        url='https://raw.githubusercontent.com/hi-space/image-style-transfer/9de6e1ffc1358098abc7e3c1c6cd55ea3827b362/image/monet-charing_cross_bridge.jpg',
-        sha256='4f18c545337eeac023cc5d35342c979a9daafae353b02df7c928086842199ab9',
-    ),
-    SampleImage(
-        name='bern',
-        filename='bern.png',
-        role='content',
-        title='Central Bern from the north, with the Aare (Wikimedia Commons: Central_Bern_from_north.jpg; downscaled PNG made by the epfl-lara/bolts authors)',
-        author='CucombreLibre (Flickr user 33200530@N04)',
-        year='unknown',
-        license='CC BY 2.0 (per epfl-lara/bolts qoi/images/README.md); attribution required',
-        url='https://raw.githubusercontent.com/epfl-lara/bolts/80f8bbbcc3770d45e8b58796022a684fa9a81804/qoi/images/Central_Bern_from_north.png',
-        sha256='dbf70e5d5463fb2c7a7154e36b23b68679b89c0295c16b9cd25f97a2d45fd426',
-    ),
+        SampleImage(
+            name="starry_night",
+            filename="starry_night.jpg",
+            role="style",
+            year="1889",
+            title="The Starry Night",
+            author="Vincent van Gogh (1853-1890)",
+            license=PD_ART,
+            url="https://raw.githubusercontent.com/leongatys/PytorchNeuralStyleTransfer/be6c8e2b35568669a5a0ac10b66c912207ad355d/Images/vangogh_starry_night.jpg",
+            sha256="228bebf0dd424ea4f740d8d88a67f2960424c166e638086c1ec529260d2e3832",
+        ),
+        SampleImage(
+            name="great_wave",
+            filename="great_wave.jpg",
+            role="style",
+            year="c. 1830-1832",
+            title="The Great Wave off Kanagawa (woodblock print)",
+            author="Katsushika Hokusai (1760-1849)",
+            license=PD_ART,
+            url="https://raw.githubusercontent.com/oumi-ai/oumi/d8ed07778d7931565798ad45a859cafb54d4fc58/tests/testdata/images/the_great_wave_off_kanagawa.jpg",
+            sha256="b135badbf60ec9d0ad36faa139de6b18a86ec9c81648103c6b5caa999abc02b6",
+        ),
+        SampleImage(
+            name="turner_shipwreck",
+            filename="turner_shipwreck.jpg",
+            role="style",
+            year="c. 1810",
+            title="The Wreck of a Transport Ship (a.k.a. The Shipwreck of the Minotaur)",
+            author="J. M. W. Turner (1775-1851)",
+            license=PD_ART,
+            url="https://raw.githubusercontent.com/jcjohnson/neural-style/07c4b8299f8fbdafec0c514fc820ff1d7ff62e46/examples/inputs/shipwreck.jpg",
+            sha256="4f7cf34e3cd4a5daaf3f421f059ca9a01aaa2a3afd7243d6670c9c8bc001a213",
+        ),
+        SampleImage(
+            name="monet_san_giorgio",
+            filename="monet_san_giorgio.jpg",
+            role="style",
+            year="1908-1912",
+            title="San Giorgio Maggiore at Dusk",
+            author="Claude Monet (1840-1926)",
+            license=PD_ART,
+            url="https://raw.githubusercontent.com/hi-space/image-style-transfer/9de6e1ffc1358098abc7e3c1c6cd55ea3827b362/image/monet-san_giorgio_maggiore_at_dusk.jpg",
+            sha256="ad042ac7901946b6d4781978b3d04dd16f1cf9c01dd38a743c0de854df23c554",
+        ),
+        SampleImage(
+            name="gauguin_te_fare",
+            filename="gauguin_te_fare.jpg",
+            role="style",
+            year="1892",
+            title="Te Fare (La Maison) (cropped reproduction)",
+            author="Paul Gauguin (1848-1903)",
+            license=PD_ART,
+            url="https://raw.githubusercontent.com/hi-space/image-style-transfer/9de6e1ffc1358098abc7e3c1c6cd55ea3827b362/image/gauguin-te_fare.jpg",
+            sha256="f16ce92eaeabc7967c28315b665f88f9be32bb51cc5c8bcba4ddf648bc12b255",
+        ),
+        SampleImage(
+            name="tubingen",
+            filename="tubingen.jpg",
+            role="content",
+            year="unknown",
+            title="Neckarfront, Tuebingen, Germany (Wikimedia Commons: Tuebingen_Neckarfront.jpg)",
+            author="Andreas Praefcke",
+            license="CC BY 3.0 (Wikimedia Commons); attribution required",
+            url="https://raw.githubusercontent.com/leongatys/PytorchNeuralStyleTransfer/be6c8e2b35568669a5a0ac10b66c912207ad355d/Images/Tuebingen_Neckarfront.jpg",
+            sha256="e67d1869f01fd805385c681a80d9ebcf0f70ea4a5fe6127f0606bb1c7f4bf506",
+        ),
+        SampleImage(
+            name="mount_rainier",
+            filename="mount_rainier.jpg",
+            role="content",
+            year="2018 or earlier",
+            title="Landscape in Mount Rainier National Park",
+            author="Dive into Deep Learning authors (A. Zhang, Z. C. Lipton, M. Li, A. J. Smola)",
+            license="CC BY-SA 4.0 (d2l-en book content license); attribution + share-alike",
+            url="https://raw.githubusercontent.com/d2l-ai/d2l-en/23d7a5aecceee57d1292c56e90cce307f183bb0a/img/rainier.jpg",
+            sha256="014381e94081625e5e5279fd81f50d01b75ebf10f1e85189d66e2fc93adbc768",
+        ),
+        SampleImage(
+            name="coffee",
+            filename="coffee.png",
+            role="content",
+            year="unknown",
+            title="Coffee cup (scikit-image sample 'coffee'; courtesy of Pikolo Espresso Bar)",
+            author="Rachel Michetti",
+            license="CC0 1.0 (per scikit-image data docstring)",
+            url="https://raw.githubusercontent.com/scikit-image/scikit-image/ee0a7a3ebd9ac8c2602f40e55bc015a3c8a81ae8/src/skimage/data/coffee.png",
+            sha256="cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+        ),
+        SampleImage(
+            name="chelsea",
+            filename="chelsea.png",
+            role="content",
+            year="unknown",
+            title="Chelsea the cat (scikit-image sample 'chelsea')",
+            author="Stefan van der Walt",
+            license="CC0 1.0 (per scikit-image data docstring)",
+            url="https://raw.githubusercontent.com/scikit-image/scikit-image/ee0a7a3ebd9ac8c2602f40e55bc015a3c8a81ae8/src/skimage/data/chelsea.png",
+            sha256="596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
+        ),
+        SampleImage(
+            name="vangogh_wheat_field",
+            filename="vangogh_wheat_field.jpg",
+            role="style",
+            year="1889",
+            title="Wheat Field with Cypresses",
+            author="Vincent van Gogh (1853-1890)",
+            license=PD_ART,
+            url="https://raw.githubusercontent.com/gordicaleksa/pytorch-neural-style-transfer/a244dc61797f920a62146d98de92384352a4d3a2/data/style-images/vg_wheat_field.jpg",
+            sha256="da6959c2bc8e874f09df0cdce63dd86a1f11b61bf560ff498e1dfe483cdf8a81",
+        ),
+        SampleImage(
+            name="vangogh_bedroom",
+            filename="vangogh_bedroom.jpg",
+            role="style",
+            year="1888",
+            title="The Bedroom (Bedroom in Arles)",
+            author="Vincent van Gogh (1853-1890)",
+            license=PD_ART,
+            url="https://raw.githubusercontent.com/hi-space/image-style-transfer/9de6e1ffc1358098abc7e3c1c6cd55ea3827b362/image/vangogh-bedroom_in_arles.jpg",
+            sha256="28eba52c0bf68a5e7f02f5eb7af6731bba25f5632951df859bc3d42ed3f458ae",
+        ),
+        SampleImage(
+            name="vangogh_starry_night_rhone",
+            filename="vangogh_starry_night_rhone.png",
+            role="style",
+            year="1888",
+            title="Starry Night over the Rhone",
+            author="Vincent van Gogh (1853-1890)",
+            license=PD_ART,
+            url="https://raw.githubusercontent.com/hi-space/image-style-transfer/9de6e1ffc1358098abc7e3c1c6cd55ea3827b362/image/vangogh-starry_night_over_the_rhone.png",
+            sha256="e2cb9d9c2694100e0c8c8ebd8d90e355a5224150102abd88f95238069133b2b9",
+        ),
+        SampleImage(
+            name="monet_water_lilies",
+            filename="monet_water_lilies.jpg",
+            role="style",
+            year="c. 1919",
+            title="Water Lilies (Nympheas)",
+            author="Claude Monet (1840-1926)",
+            license=PD_ART,
+            url="https://raw.githubusercontent.com/titu1994/Neural-Style-Transfer/d09334855211579ea1adb9ad04f09fc8a7573850/images/inputs/style/water-lilies-1919-2.jpg",
+            sha256="db4c4fe90c02be04d269f2f598357bb8cd4ea0541712a90d4913e91b1da689d7",
+        ),
+        SampleImage(
+            name="monet_charing_cross",
+            filename="monet_charing_cross.jpg",
+            role="style",
+            year="1903",
+            title="Charing Cross Bridge",
+            author="Claude Monet (1840-1926)",
+            license=PD_ART,
+            url="https://raw.githubusercontent.com/hi-space/image-style-transfer/9de6e1ffc1358098abc7e3c1c6cd55ea3827b362/image/monet-charing_cross_bridge.jpg",
+            sha256="4f18c545337eeac023cc5d35342c979a9daafae353b02df7c928086842199ab9",
+        ),
+        SampleImage(
+            name="bern",
+            filename="bern.png",
+            role="content",
+            year="unknown",
+            title=(
+                "Central Bern from the north, with the Aare (Wikimedia Commons: Central_Bern_from_north.jpg; "
+                "downscaled PNG made by the epfl-lara/bolts authors)"
+            ),
+            author="CucombreLibre (Flickr user 33200530@N04)",
+            license="CC BY 2.0 (per epfl-lara/bolts qoi/images/README.md); attribution required",
+            url="https://raw.githubusercontent.com/epfl-lara/bolts/80f8bbbcc3770d45e8b58796022a684fa9a81804/qoi/images/Central_Bern_from_north.png",
+            sha256="dbf70e5d5463fb2c7a7154e36b23b68679b89c0295c16b9cd25f97a2d45fd426",
+        ),
     )
 }
 
@@ -234,20 +242,19 @@ def sample_cache_dir() -> Path:
     return Path(torch.hub.get_dir()) / "nst_helpers" / "samples"
 
 
+def find_sample(name: str) -> SampleImage | None:
+    """The sample called ``name`` (``"starry_night"`` or its file name ``"starry_night.jpg"``;
+    case and surrounding spaces ignored), or None when there is none."""
+    key = str(name).strip().lower()
+    return next((sample for sample in SAMPLES.values() if key in (sample.name, sample.filename)), None)
+
+
 def is_sample_name(name: str) -> bool:
     """True if ``name`` (with or without its file extension) is a sample image."""
-    return _lookup(name) is not None
+    return find_sample(name) is not None
 
 
-def _lookup(name: str) -> SampleImage | None:
-    key = str(name).strip().lower()
-    for sample in SAMPLES.values():
-        if key in (sample.name, sample.filename):
-            return sample
-    return None
-
-
-@lru_cache(maxsize=None)
+@cache
 def _sha256_of(path: str, mtime: float, size: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -268,7 +275,7 @@ def sample_image(name: str) -> Path:
     downloads from the pinned URL if needed. The file's sha256 is checked
     in every case.
     """
-    sample = _lookup(name)
+    sample = find_sample(name)
     if sample is None:
         names = ", ".join(sorted(SAMPLES))
         raise ImageLoadError(f"No sample image called {name!r}. Samples: {names}.")
@@ -295,8 +302,7 @@ def sample_image(name: str) -> Path:
             else f"or set {DATA_DIR_VARIABLE} to a folder holding {sample.filename}"
         )
         raise ImageLoadError(
-            f"Could not download sample {sample.name!r} from {sample.url} ({exc}). "
-            f"Check your connection, {hint}."
+            f"Could not download sample {sample.name!r} from {sample.url} ({exc}). Check your connection, {hint}."
         ) from None
     return cached
 

@@ -20,7 +20,7 @@ channels swapped and the kernel flipped:
 ``dL/dx = conv2d(dL/dy, W.transpose(0, 1).flip(2, 3), padding=1)``, so the
 backward pass goes through Winograd too. Winograd's transforms cost a little
 precision (relative error ~1e-5 per layer instead of ~1e-6); stylisations
-stay visually identical (``python -m nst_helpers.bench --compare``).
+stay visually identical (``python benchmarks/bench.py --compare``).
 
 Use :func:`winograd_convolutions` as a context manager around the VGG
 forward pass. Inside it, every ``F.conv2d`` that qualifies (CPU, float32,
@@ -35,6 +35,7 @@ import contextlib
 
 import torch
 import torch.nn.functional as F
+from torch.nn.grad import conv2d_input
 from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakIdKeyDictionary
 
@@ -45,7 +46,7 @@ MIN_PIXELS = 64 * 64
 #: ... and at least this many input and output channels (conv1_1 and its 3-channel input gradient: oneDNN).
 MIN_CHANNELS = 16
 
-_state = {"ok": None}
+_state: dict[str, bool | None] = {"ok": None}
 _flipped = WeakIdKeyDictionary()  # weight → (version, transposed and flipped copy) for the backward pass
 
 
@@ -56,12 +57,16 @@ def available() -> bool:
             _state["ok"] = bool(torch._nnpack_available())
         except (AttributeError, RuntimeError):
             _state["ok"] = False
-    return _state["ok"]
+    return bool(_state["ok"])
 
 
 def _use_nnpack(in_channels: int, out_channels: int, height: int, width: int) -> bool:
-    return (_state["ok"] is True and height * width >= MIN_PIXELS and in_channels >= MIN_CHANNELS
-            and out_channels >= MIN_CHANNELS)
+    return (
+        _state["ok"] is True
+        and height * width >= MIN_PIXELS
+        and in_channels >= MIN_CHANNELS
+        and out_channels >= MIN_CHANNELS
+    )
 
 
 def _nnpack(x: torch.Tensor, weight: torch.Tensor, bias) -> torch.Tensor | None:
@@ -99,7 +104,7 @@ class WinogradConv2d(torch.autograd.Function):
             grad_input = _nnpack(grad, _transposed_flipped(weight), None)
         if grad_input is None:
             shape = (grad.shape[0], weight.shape[1], *grad.shape[-2:])
-            grad_input = torch.nn.grad.conv2d_input(shape, weight, grad, padding=1)
+            grad_input = conv2d_input(shape, weight, grad, padding=1)
         return grad_input, None, None
 
 
@@ -115,8 +120,13 @@ def _qualifies(args, kwargs) -> bool:
     x, weight = args[0], args[1]
     bias = _argument(args, kwargs, 2, "bias", None)
     return (
-        x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4 and x.shape[0] == 1
-        and weight.dtype == torch.float32 and weight.shape[-2:] == (3, 3) and not weight.requires_grad
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.dim() == 4
+        and x.shape[0] == 1
+        and weight.dtype == torch.float32
+        and weight.shape[-2:] == (3, 3)
+        and not weight.requires_grad
         and (bias is None or not bias.requires_grad)
         and _pair(_argument(args, kwargs, 3, "stride", 1)) == (1, 1)
         and _pair(_argument(args, kwargs, 4, "padding", 0)) == (1, 1)

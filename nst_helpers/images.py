@@ -1,235 +1,38 @@
-"""Loading, converting, saving and showing images.
+"""Images: load (paths, URLs, bytes, PIL, tensors), convert, resize, save and show them.
 
 Convention used everywhere in the package: an image is a float32 tensor of
 shape ``[1, 3, H, W]`` (batch, RGB channels, height, width) with values in
 ``[0, 1]``. Normalisation for VGG is *not* done here: the feature extractor
 (:mod:`nst_helpers.vgg`) owns it, so callers never have to remember which
-mean/std goes with which weights.
+mean/std goes with which weights. Opening files (and their error messages) is
+:mod:`nst_helpers.image_files`'s, downloads :mod:`nst_helpers.download`'s.
 """
 
 from __future__ import annotations
 
-import http.client
-import io
 import os
-import re
-import socket
-import time
-import urllib.error
-import urllib.request
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Sequence, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
+from .devices import available_memory, format_bytes
 from .errors import ImageLoadError, ImageSaveError
+from .image_files import ImageSource, bomb_message, corrupt_message, megapixels, open_image
 
 __all__ = [
     "ImageSource",
     "load_image",
-    "fetch_url",
     "pil_to_tensor",
     "resize_image",
     "to_pil",
     "save_image",
     "show_images",
 ]
-
-ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, IO[bytes], torch.Tensor]
-
-#: Largest download accepted by :func:`fetch_url` (bytes).
-MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
-#: Seconds to wait for a server before giving up.
-URL_TIMEOUT_S = 20.0
-
-
-def _looks_like_text(head: bytes) -> bool:
-    start = head.lstrip()[:64].lower()
-    return start.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body", b"{", b"<"))
-
-
-def _is_plain_text(head: bytes) -> bool:
-    """True for printable UTF-8 (a note or a log saved with an image's name); image headers never are."""
-    text = head.decode("utf-8", errors="replace").rstrip("\ufffd")  # the cut may split the last character
-    return bool(text) and all(char.isprintable() or char.isspace() for char in text)
-
-
-def _format_bytes(count: int) -> str:
-    if count < 1000:
-        return f"{count} bytes"
-    return f"{count / 1e3:.3g} kB" if count < 1e6 else f"{count / 1e6:.3g} MB"
-
-
-def _timeout_message(url: str, timeout: float) -> str:
-    return (f"Timed out after {timeout:g} s waiting for {url}; try again, or download the image "
-            "yourself and pass its path.")
-
-
-def _http_advice(code: int) -> str:
-    if code in (401, 403):  # many sites refuse programs (hotlink protection) but serve browsers
-        return ("the site does not let programs download it: open the address in your browser, save the "
-                "image, and pass its path.")
-    if code == 429 or code >= 500:
-        return "the server is busy or has a problem: try again later, or download the image yourself and pass its path."
-    return "check the address, or download the image yourself and pass its path."
-
-
-def fetch_url(url: str, timeout: float = URL_TIMEOUT_S, max_bytes: int = MAX_DOWNLOAD_BYTES) -> bytes:
-    """Download ``url`` and return its bytes, with a bounded time and size.
-
-    ``timeout`` bounds the whole download (not just each network read, so a
-    server trickling bytes cannot stall a notebook); at most ``max_bytes``
-    are read. Raises :class:`ImageLoadError` with a message saying what went
-    wrong (timeout, HTTP status, too large, an HTML page instead of an image).
-    """
-    request = urllib.request.Request(url, headers={"User-Agent": "nst-helpers (image loader)"})
-    too_large = (f"{url} is larger than the {_format_bytes(max_bytes)} limit; download it yourself, "
-                 "shrink it, and pass the local path.")
-    deadline = time.monotonic() + timeout
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            content_type = (response.headers.get("Content-Type") or "").lower()
-            length = response.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) > max_bytes:
-                raise ImageLoadError(
-                    f"{url} is {_format_bytes(int(length))}, more than the {_format_bytes(max_bytes)} limit; "
-                    "download it yourself, shrink it, and pass the local path."
-                )
-            chunks, received = [], 0
-            while received <= max_bytes:
-                if time.monotonic() > deadline:
-                    raise ImageLoadError(_timeout_message(url, timeout))
-                chunk = response.read1(min(64 * 1024, max_bytes + 1 - received))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                received += len(chunk)
-            data = b"".join(chunks)
-            if length is not None and length.isdigit() and len(data) < int(length):
-                raise ImageLoadError(
-                    f"The download of {url} stopped after {_format_bytes(len(data))} of "
-                    f"{_format_bytes(int(length))} (the connection was closed); try again, or download the image "
-                    "yourself and pass its path."
-                )
-    except ImageLoadError:
-        raise
-    except urllib.error.HTTPError as exc:
-        raise ImageLoadError(f"The server answered HTTP {exc.code} ({exc.reason}) for {url}; "
-                             f"{_http_advice(exc.code)}") from None
-    except (socket.timeout, TimeoutError):
-        raise ImageLoadError(_timeout_message(url, timeout)) from None
-    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(reason, (socket.timeout, TimeoutError)):  # a timeout while connecting
-            raise ImageLoadError(_timeout_message(url, timeout)) from None
-        raise ImageLoadError(
-            f"Could not download {url} ({reason or type(exc).__name__}). Are you online? Otherwise download "
-            "the image yourself and pass its path."
-        ) from None
-    if len(data) > max_bytes:
-        raise ImageLoadError(too_large)
-    if "text/html" in content_type or (content_type.startswith("text/") and _looks_like_text(data[:256])):
-        raise ImageLoadError(
-            f"{url} returned a web page ({content_type or 'text'}), not an image. Use the image's own "
-            "address (right-click the picture, 'Copy image address')."
-        )
-    return data
-
-
-def _read_source(source: ImageSource) -> tuple[Image.Image, str]:
-    """Open ``source`` with PIL (lazily) and return it with a short description."""
-    if isinstance(source, Image.Image):
-        return source, "the PIL image"
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data, name = bytes(source), "the given bytes"
-    elif hasattr(source, "read"):
-        data, name = source.read(), getattr(source, "name", "the given file object")
-    elif isinstance(source, (str, os.PathLike)):
-        text = os.fspath(source)
-        if isinstance(text, str) and text.startswith(("http://", "https://")):
-            data, name = fetch_url(text), text
-        else:
-            path = Path(text).expanduser()
-            if not path.exists():
-                raise ImageLoadError(
-                    f"No such file: {text} (current folder: {Path.cwd()}). Check the path, or use a "
-                    "sample image: nst_helpers.list_samples()."
-                )
-            if path.is_dir():
-                raise ImageLoadError(f"{text} is a folder; give the path of an image file inside it.")
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise ImageLoadError(f"Could not read {text}: {exc.strerror or exc}.") from None
-            name = text
-    else:
-        raise ImageLoadError(
-            f"Cannot load an image from a {type(source).__name__}; give a file path, a URL, bytes, "
-            "a PIL image or a [1, 3, H, W] tensor."
-        )
-    if not data:
-        raise ImageLoadError(f"{name} is empty (0 bytes); re-download or re-export the image.")
-    try:
-        with warnings.catch_warnings():  # replaced by the clearer warning of _warn_if_huge
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as exc:
-        raise ImageLoadError(_bomb_message(name, exc)) from None
-    except UnidentifiedImageError:
-        if _looks_like_text(data[:256]) or _is_plain_text(data[:256]):
-            raise ImageLoadError(
-                f"{name} is a text or HTML file, not an image (it starts with {data[:15]!r}). "
-                "If you saved a web page, save the picture itself instead."
-            ) from None
-        raise ImageLoadError(
-            f"{name} is not an image format Pillow can read; convert it to PNG or JPEG."
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - Pillow's parsers raise many types on malformed files
-        raise ImageLoadError(_corrupt_message(name, exc)) from None
-    _warn_if_huge(image, name)
-    return image, name
-
-
-def _corrupt_message(name: str, exc: Exception) -> str:
-    if isinstance(exc, MemoryError):
-        return f"Ran out of memory decoding {name}; shrink the image (or free memory) and try again."
-    return (
-        f"{name} could not be decoded ({type(exc).__name__}: {exc}); the file is probably truncated or "
-        "corrupt. Re-download it or re-save it as PNG/JPEG."
-    )
-
-
-def _megapixels(pixels: float) -> str:
-    return f"{pixels / 1e6:.3g} megapixels" if pixels < 1e9 else f"{pixels / 1e6:,.0f} megapixels"
-
-
-def _bomb_message(name: str, exc: Exception) -> str:
-    limit = Image.MAX_IMAGE_PIXELS or 0
-    found = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow's message holds the pixel count
-    size = f"{_megapixels(int(found.group(1)))}, more than" if found else "more than"
-    return (
-        f"{name} is {size} twice Pillow's safety limit of {_megapixels(limit)} (PIL.Image.MAX_IMAGE_PIXELS), "
-        "so it was not decoded: files this large can be 'decompression bombs' that fill the memory. "
-        "If you trust the file, shrink it first with an image editor, or raise the limit before loading: "
-        "PIL.Image.MAX_IMAGE_PIXELS = None."
-    )
-
-
-def _warn_if_huge(image: Image.Image, name: str) -> None:
-    """Pillow only warns between 1x and 2x its pixel limit; say what that means and that we go on."""
-    limit, pixels = Image.MAX_IMAGE_PIXELS, image.size[0] * image.size[1]
-    if limit and pixels > limit:
-        warnings.warn(
-            f"{name} is {image.size[0]}x{image.size[1]} px ({_megapixels(pixels)}), above Pillow's "
-            f"decompression-bomb limit of {_megapixels(limit)}. Loading it anyway (it is below twice the "
-            "limit, where Pillow refuses) and resizing it to max_size; if you did not expect an image this "
-            "large, check where the file came from, or shrink it first to save memory.",
-            stacklevel=4,  # the caller of load_image
-        )
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:
@@ -301,22 +104,6 @@ def resize_image(image: torch.Tensor, max_size: int | None = None, size=None) ->
     return resized.clamp_(0.0, 1.0).contiguous()
 
 
-def available_memory() -> int | None:
-    """Bytes of RAM available now (Linux's MemAvailable), or None where unknown."""
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def _binary_size(count: int) -> str:
-    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
-
-
 def _check_resize_fits(height: int, width: int, target: tuple[int, int]) -> None:
     """Refuse to *enlarge* an image to a size that cannot be held, before allocating it.
 
@@ -329,15 +116,19 @@ def _check_resize_fits(height: int, width: int, target: tuple[int, int]) -> None
     needed = 2 * 3 * 4 * pixels  # the float32 RGB result plus the resampling's temporary copy
     limit, available = Image.MAX_IMAGE_PIXELS, available_memory()
     if limit and pixels > 2 * limit:
-        reason = (f"more than twice Pillow's safety limit of {_megapixels(limit)} "
-                  "(PIL.Image.MAX_IMAGE_PIXELS, which also bounds enlargements here)")
+        reason = (
+            f"more than twice Pillow's safety limit of {megapixels(limit)} "
+            "(PIL.Image.MAX_IMAGE_PIXELS, which also bounds enlargements here)"
+        )
     elif available is not None and needed > available:
-        reason = (f"which needs about {_binary_size(needed)} of memory for the image alone, but only "
-                  f"{_binary_size(available)} is free")
+        reason = (
+            f"which needs about {format_bytes(needed)} of memory for the image alone, but only "
+            f"{format_bytes(available)} is free"
+        )
     else:
         return
     raise ImageLoadError(
-        f"Enlarging a {height}x{width} px image to {target[0]}x{target[1]} px gives {_megapixels(pixels)}, "
+        f"Enlarging a {height}x{width} px image to {target[0]}x{target[1]} px gives {megapixels(pixels)}, "
         f"{reason}; it was not enlarged. Use a smaller size (size / max_size; 512 to 1024 px is usual "
         "for style transfer)."
     )
@@ -374,7 +165,7 @@ def load_image(source: ImageSource, max_size: int | None = 512, size=None) -> to
     if isinstance(source, torch.Tensor):
         return resize_image(_tensor_image(source), max_size, size)
 
-    image, name = _read_source(source)
+    image, name = open_image(source)
     try:
         frames = getattr(image, "n_frames", 1)
         if frames > 1:
@@ -389,18 +180,21 @@ def load_image(source: ImageSource, max_size: int | None = 512, size=None) -> to
         decoded = image.size
         try:
             image = ImageOps.exif_transpose(image) or image
-        except Exception as exc:  # noqa: BLE001 - a broken EXIF block should not lose the picture
-            warnings.warn(f"{name} has unreadable EXIF data ({type(exc).__name__}); its orientation tag was "
-                          "ignored, so a phone photo may come out rotated.", stacklevel=2)
+        except Exception as exc:  # a broken EXIF block should not lose the picture
+            warnings.warn(
+                f"{name} has unreadable EXIF data ({type(exc).__name__}); its orientation tag was "
+                "ignored, so a phone photo may come out rotated.",
+                stacklevel=2,
+            )
         if image.size != decoded:  # rotated by 90 degrees
             width, height = height, width
         tensor = pil_to_tensor(image)
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageLoadError(_bomb_message(name, exc)) from None
-    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many types on malformed files
-        raise ImageLoadError(_corrupt_message(name, exc)) from None
+        raise ImageLoadError(bomb_message(name, exc)) from None
+    except Exception as exc:  # Pillow's decoders raise many types on malformed files
+        raise ImageLoadError(corrupt_message(name, exc)) from None
     return resize_image(tensor, size=_target_size(height, width, max_size, size))
 
 
@@ -470,9 +264,7 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     """
     target = Path(path).expanduser()
     if target.suffix.lower() not in Image.registered_extensions():
-        raise ImageSaveError(
-            f"Cannot tell the image format from {str(path)!r}; end the file name with .png or .jpg."
-        )
+        raise ImageSaveError(f"Cannot tell the image format from {str(path)!r}; end the file name with .png or .jpg.")
     blocking_file = next((folder for folder in target.parents if folder.exists() and not folder.is_dir()), None)
     if blocking_file is not None:
         raise ImageSaveError(

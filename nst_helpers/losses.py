@@ -24,12 +24,17 @@ target's squared norm:
 * style, per layer: :math:`\|G^l - A^l\|^2 / \|A^l\|^2`
 
 Both are 1 when the generated features are zero and 0 at a perfect match,
-whatever the network, the input normalisation or the image size, so a
-given ``style_weight`` means the same everywhere. They are the paper's
-losses multiplied by a constant per layer (fixed once the targets are
-known), so the optimisation problem is the same family; only the meaning of
-:math:`\alpha` and :math:`\beta` changes. ``relative=False`` gives the
-paper's Eq. (1) and Eq. (4) exactly, for comparison.
+whatever the network, the input normalisation or the image size, so the
+*scale* of a ``style_weight`` is comparable everywhere (the features
+themselves still differ between networks). Each is the paper's loss
+multiplied by a constant fixed once the targets are known, but the constant
+differs per layer: the style term is :math:`\sum_l (w_l / c_l) E_l` with
+:math:`c_l \propto \|A^l\|^2`, so besides rescaling :math:`\alpha` and
+:math:`\beta` it changes the *effective* layer weights (raw :math:`E_l`
+span many orders of magnitude across layers; relative ones are all of
+order 1, so :math:`w_l = 1/5` really weighs the layers equally).
+``relative=False`` gives the paper's Eq. (1) and Eq. (4) exactly, for
+comparison.
 
 Gram matrices are normalised by :math:`N_l M_l` (``normalize=True``), i.e.
 :math:`\hat G = G / (N_l M_l)`, so with the paper's Eq. (4),
@@ -39,7 +44,7 @@ style error does not depend on this normalisation at all (it cancels).
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
@@ -138,31 +143,37 @@ def relative_squared_error(
     return (error / target_sq_norm.clamp_min(torch.finfo(torch.float32).tiny)).mean()
 
 
-def content_loss(features: torch.Tensor, target: torch.Tensor, relative: bool = True) -> torch.Tensor:
+def content_loss(
+    features: torch.Tensor, target: torch.Tensor, relative: bool = True, target_sq_norm: torch.Tensor | None = None
+) -> torch.Tensor:
     r"""Content loss between features ``F`` and content targets ``P`` (both ``[B, C, H, W]``).
 
     ``relative=True``: :math:`\|F - P\|^2 / \|P\|^2` (scale-free, see the
-    module docstring). ``relative=False``: the paper's Eq. (1),
-    :math:`\tfrac12 \sum (F - P)^2`, summed over the batch.
+    module docstring); ``target_sq_norm`` (:math:`\|P\|^2` per batch item)
+    may be precomputed once, as the loop does. ``relative=False``: the
+    paper's Eq. (1), :math:`\tfrac12 \sum (F - P)^2`, summed over the batch.
     """
     if features.shape != target.shape:
         raise ValueError(f"content_loss: features {list(features.shape)} vs target {list(target.shape)}.")
     if relative:
-        return relative_squared_error(features, target)
+        return relative_squared_error(features, target, target_sq_norm)
     return 0.5 * (features.float() - target.float()).square().sum()
 
 
-def layer_style_loss(gram: torch.Tensor, target_gram: torch.Tensor, relative: bool = True) -> torch.Tensor:
+def layer_style_loss(
+    gram: torch.Tensor, target_gram: torch.Tensor, relative: bool = True, target_sq_norm: torch.Tensor | None = None
+) -> torch.Tensor:
     r"""One layer's style error between normalised Gram matrices ``[B, C, C]``.
 
-    ``relative=True``: :math:`\|G - A\|^2 / \|A\|^2`. ``relative=False``:
+    ``relative=True``: :math:`\|G - A\|^2 / \|A\|^2` (``target_sq_norm``:
+    :math:`\|A\|^2`, may be precomputed). ``relative=False``:
     the paper's Eq. (4) for Grams normalised by :math:`N_l M_l` (as
     :func:`gram_matrix` returns them), :math:`E_l = \tfrac14 \sum (\hat G - \hat A)^2`.
     """
     if gram.shape[-2:] != target_gram.shape[-2:]:
         raise ValueError(f"layer_style_loss: Gram {list(gram.shape)} vs target {list(target_gram.shape)}.")
     if relative:
-        return relative_squared_error(gram, target_gram.expand_as(gram))
+        return relative_squared_error(gram, target_gram.expand_as(gram), target_sq_norm)
     return 0.25 * (gram.float() - target_gram.float()).square().sum(dim=(-2, -1)).mean()
 
 

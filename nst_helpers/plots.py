@@ -1,22 +1,22 @@
-"""Plot helpers for the notebooks: feature maps, Gram heatmaps, loss curves, comparisons.
+"""Plot helpers for the notebooks: feature maps, Gram heatmaps, loss curves.
 
 Every function returns the matplotlib ``Figure`` (or draws into the ``ax``
-you give) so notebooks can show, save or test it.
+you give) so notebooks can show, save or test it. To show images side by
+side, use :func:`nst_helpers.show_images`.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
-from .images import show_images
-
-__all__ = ["plot_feature_maps", "plot_gram", "plot_losses", "compare"]
+__all__ = ["plot_feature_maps", "plot_gram", "plot_losses"]
 
 
-def plot_feature_maps(features: torch.Tensor, count: int = 16, ncols: int = 8, title: str | None = None,
-                      size: float = 1.6):
+def plot_feature_maps(
+    features: torch.Tensor, count: int = 16, ncols: int = 8, title: str | None = None, size: float = 1.6
+):
     """Grid of the first ``count`` channels of ``features`` (``[1, C, H, W]`` or ``[C, H, W]``).
 
     Each map is scaled to its own min–max range (brighter = stronger response).
@@ -83,8 +83,13 @@ def plot_losses(history: Mapping[str, Sequence[float]], ax=None, title: str | No
         if values and any(v > 0 for v in values):
             if log:
                 values = [v if v > 0 else float("nan") for v in values]  # NaN: a gap, not a line to -inf
-            ax.plot(range(1, len(values) + 1), values, label=name, color=LOSS_COLORS.get(name),
-                    linewidth=2 if name == "total" else 1.2)
+            ax.plot(
+                range(1, len(values) + 1),
+                values,
+                label=name,
+                color=LOSS_COLORS.get(name),
+                linewidth=2 if name == "total" else 1.2,
+            )
     if log and ax.lines:
         ax.set_yscale("log")
     ax.set_xlabel("step (VGG evaluations)")
@@ -97,9 +102,3 @@ def plot_losses(history: Mapping[str, Sequence[float]], ax=None, title: str | No
     if figure is not None:
         figure.tight_layout()  # keep the axis labels inside the figure when it is saved
     return figure or ax.figure
-
-
-def compare(images: Sequence[torch.Tensor], titles: Sequence[str] | None = None, ncols: int | None = None,
-            size: float = 4.0):
-    """Side-by-side comparison of several images with titles (e.g. settings of each run)."""
-    return show_images(images, titles, ncols=ncols, size=size)

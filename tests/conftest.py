@@ -1,19 +1,17 @@
-"""Shared fixtures: small images, random-weight VGGs, and the optional offline VGG16 from ../shared."""
+"""Shared fixtures: random-weight VGGs, the optional offline VGG16 and images from ../shared, a loopback
+HTTP server. Plain helper functions are in helpers.py (import them with `from helpers import ...`)."""
 
 from __future__ import annotations
 
-import os
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import SHARED_IMAGES, SHARED_WEIGHTS, LoopbackHandler
 from nst_helpers import load_vgg
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("NST_SHARED_DIR", ROOT.parent / "shared"))
-SHARED_WEIGHTS = SHARED / "weights" / "vgg16_caffe_features_fp16.pth"
-SHARED_IMAGES = SHARED / "images"
 
 
 @pytest.fixture(autouse=True)
@@ -48,23 +46,21 @@ def shared_images() -> Path:
     return SHARED_IMAGES
 
 
-def smooth_image(height: int = 48, width: int = 64, seed: int = 0) -> torch.Tensor:
-    """A deterministic, smooth-ish test picture in [0, 1], [1, 3, H, W]."""
-    generator = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(1, 3, max(2, height // 8), max(2, width // 8), generator=generator)
-    return torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
-
-
-def stripes_image(height: int = 48, width: int = 64, period: int = 6) -> torch.Tensor:
-    """Diagonal colour stripes: a simple 'style' texture."""
-    yy, xx = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
-    phase = ((xx + yy) % period).float() / period
-    return torch.stack([phase, 1 - phase, (phase * 2) % 1]).unsqueeze(0)
+@pytest.fixture(scope="session")
+def local_server():
+    """Base URL of an HTTP server on 127.0.0.1 answering as :class:`helpers.LoopbackHandler` says (no internet)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), LoopbackHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
 
 
 # --------------------------------------------------------------------------- notebooks (nbval)
-# Kept here rather than in notebooks/conftest.py: two conftest modules would clash on
-# `from conftest import ...`. `make test` collects tests/ and notebooks/ in one run.
+# Kept here rather than in notebooks/conftest.py: two conftest.py files outside packages clash on the
+# module name `conftest`. `make test` collects tests/ and notebooks/ in one run.
 
 
 def _missing_samples() -> str | None:

@@ -1,32 +1,31 @@
-"""The benchmark measures what it says: FLOP counts, an apples-to-apples baseline, the memory tools, the CLI."""
+"""The benchmark (benchmarks/, not part of the package) measures what it says: FLOP counts, an
+apples-to-apples baseline, the memory tools, the command line and its JSON format."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import smooth_image, stripes_image
-from nst_helpers import TransferConfig, estimate_memory, transfer
-from nst_helpers.bench import (
-    PEAK_TFLOPS,
-    PLAIN,
-    FastPath,
-    OursStep,
-    TensorMemory,
-    TutorialStep,
-    conv_flops,
-    format_table,
-    largest_square,
-    main,
-    resolve_fast_path,
-    saved_for_backward,
-    step_flops,
-    torchvision_vgg19_features,
-    winograd_available,
-)
+# benchmarks/ is not a package: its scripts import each other by name, as `python benchmarks/bench.py` does;
+# pyproject.toml puts the folder on pytest's path.
+import bench
+from baseline import TutorialStep, torchvision_vgg19_features
+from flops import PEAK_TFLOPS, conv_flops, step_flops
+from helpers import ROOT, smooth_image, stripes_image
+from memory_check import TensorMemory, format_memory, memory_model, saved_for_backward
+from nst_helpers import MemoryModel, SpeedOptions, estimate_memory, resolve_speed, stylize
+from nst_helpers.vgg import build_features
+from ours import OURS, PLAIN, OursStep, variant_speed
+from workload import LAYERS
 
-LAYERS = ["relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def stored(name: str) -> dict:
+    return json.loads((BENCHMARKS / name).read_text())
 
 
 @pytest.mark.parametrize("size, gflop", [(128, 24), (256, 95), (512, 379)])
@@ -45,9 +44,7 @@ def test_flop_counter_agrees_with_torch_flop_counter(vgg19_random):
 
 
 def test_baseline_is_torchvisions_vgg19_features_with_in_place_relus():
-    from nst_helpers.vgg import _build_features  # torchvision's layout, checked in test_vgg.py
-
-    theirs, ours = torchvision_vgg19_features(), _build_features("vgg19")
+    theirs, ours = torchvision_vgg19_features(), build_features("vgg19")  # torchvision's layout: test_vgg.py
     assert [type(m) for m in theirs] == [type(m) for m in ours] and len(theirs) == 37
     assert all(m.inplace for m in theirs if isinstance(m, torch.nn.ReLU))
     assert {k: v.shape for k, v in theirs.state_dict().items()} == {k: v.shape for k, v in ours.state_dict().items()}
@@ -58,18 +55,21 @@ def test_baseline_flops_count_the_extra_layers_and_weight_gradients(vgg19_random
     frozen = TutorialStep(features, smooth_image(32, 32), stripes_image(32, 32), freeze=True)
     modules = list(features)
     assert frozen.executed_flops(128, 128) == conv_flops(modules, 128, 128, input_grad=False) + conv_flops(
-        modules[:30], 128, 128, forward=False)
-    trainable = TutorialStep(torchvision_vgg19_features(), smooth_image(32, 32),
-                             stripes_image(32, 32), freeze=False)
-    assert trainable.executed_flops(128, 128) > frozen.executed_flops(128, 128) > step_flops(
-        vgg19_random, 128, 128, LAYERS)
+        modules[:30], 128, 128, forward=False
+    )
+    trainable = TutorialStep(torchvision_vgg19_features(), smooth_image(32, 32), stripes_image(32, 32), freeze=False)
+    assert (
+        trainable.executed_flops(128, 128)
+        > frozen.executed_flops(128, 128)
+        > step_flops(vgg19_random, 128, 128, LAYERS)
+    )
 
 
 def _pair(vgg19_random):
     features = torchvision_vgg19_features()
     features.load_state_dict(vgg19_random.layers.state_dict())
     content, style = smooth_image(32, 48), stripes_image(32, 48)
-    return TutorialStep(features, content, style, freeze=True), OursStep(vgg19_random, content, style, FastPath())
+    return TutorialStep(features, content, style, freeze=True), OursStep(vgg19_random, content, style, SpeedOptions())
 
 
 def test_baseline_and_ours_see_the_same_features_and_grams(vgg19_random):
@@ -80,9 +80,10 @@ def test_baseline_and_ours_see_the_same_features_and_grams(vgg19_random):
     for name in LAYERS:
         assert torch.allclose(theirs[name], mine[name], rtol=1e-4, atol=1e-5), name
     for name in baseline.style_layers:
-        assert torch.allclose(baseline.style_grams[name], ours.style_grams[name][0], rtol=1e-4, atol=1e-7)
-    assert torch.allclose(baseline.content_targets["relu4_2"], ours.content_targets["relu4_2"], rtol=1e-4,
-                          atol=1e-6)
+        assert torch.allclose(baseline.style_grams[name], ours.objective.style_grams[name][0], rtol=1e-4, atol=1e-7)
+    assert torch.allclose(
+        baseline.content_targets["relu4_2"], ours.objective.content_targets["relu4_2"], rtol=1e-4, atol=1e-6
+    )
 
 
 def test_baseline_loss_is_mse_of_the_same_features(vgg19_random):
@@ -90,9 +91,11 @@ def test_baseline_loss_is_mse_of_the_same_features(vgg19_random):
     image = smooth_image(32, 48, seed=3)
     content, style = baseline.losses(image)
     mine = vgg19_random(image, LAYERS)
-    expected_content = torch.nn.functional.mse_loss(mine["relu4_2"], ours.content_targets["relu4_2"])
-    expected_style = sum(w * torch.nn.functional.mse_loss(baseline.gram(mine[k]), ours.style_grams[k][0])
-                         for k, w in baseline.style_layers.items())
+    targets, grams = ours.objective.content_targets, ours.objective.style_grams
+    expected_content = torch.nn.functional.mse_loss(mine["relu4_2"], targets["relu4_2"])
+    expected_style = sum(
+        w * torch.nn.functional.mse_loss(baseline.gram(mine[k]), grams[k][0]) for k, w in baseline.style_layers.items()
+    )
     assert content.item() == pytest.approx(expected_content.item(), rel=1e-4)
     assert style.item() == pytest.approx(expected_style.item(), rel=1e-3)
 
@@ -107,18 +110,36 @@ def test_both_steps_give_finite_gradients_of_the_image_shape(vgg19_random):
     assert not any(p.requires_grad for p in baseline.features.parameters())
 
 
-def test_our_step_matches_stylize_first_loss(vgg19_random):
-    """The benchmark's step computes what stylize's first evaluation computes."""
-    from nst_helpers import stylize
-
+def test_our_step_matches_stylize_first_loss_and_records_like_it(vgg19_random):
+    """The benchmark's step computes (and records, in a Recorder) what stylize's first evaluation does."""
     content, style = smooth_image(32, 48), stripes_image(32, 48)
-    ours = OursStep(vgg19_random, content, style, FastPath())
+    ours = OursStep(vgg19_random, content, style, SpeedOptions())
     result = stylize(content, style, model=vgg19_random, steps=1, optimizer="adam", device="cpu", **PLAIN)
     assert ours().item() == pytest.approx(result.history["total"][0], rel=1e-5)
-    bf16 = stylize(content, style, model=vgg19_random, steps=1, optimizer="adam", device="cpu", precision="bf16",
-                   channels_last=True)
-    fast = OursStep(vgg19_random, content, style, FastPath(precision="bf16", channels_last=True))
+    assert ours.recorder.steps == 1
+    assert ours.recorder.history()["style"] == pytest.approx(result.history["style"], rel=1e-5)
+    bf16 = stylize(
+        content, style, model=vgg19_random, steps=1, optimizer="adam", device="cpu", precision="bf16",
+        channels_last=True,
+    )  # fmt: skip
+    fast = OursStep(vgg19_random, content, style, SpeedOptions(precision="bf16", channels_last=True))
     assert fast().item() == pytest.approx(bf16.history["total"][0], rel=1e-5)
+    bare = OursStep(vgg19_random, content, style, SpeedOptions(), bookkeeping=False)
+    assert bare().item() == pytest.approx(result.history["total"][0], rel=1e-5) and bare.recorder is None
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_variants_are_one_option_each_and_defaults_are_stylizes(monkeypatch, native):
+    monkeypatch.setattr("nst_helpers.speed.native_bf16", lambda device: native)
+    cpu = torch.device("cpu")
+    plain = SpeedOptions(**PLAIN)
+    assert variant_speed("ours-fp32", cpu) == plain == variant_speed("no-bookkeeping", cpu)
+    for name in ("channels-last", "winograd", "bf16", "fp16", "compile"):
+        changed = [k for k in PLAIN if getattr(variant_speed(name, cpu), k) != PLAIN[k]]
+        assert len(changed) == 1, name
+    assert set(OURS) | {"tutorial", "tutorial-frozen", "stylize"} == set(bench.VARIANTS)
+    defaults = variant_speed("defaults", cpu)
+    assert defaults == resolve_speed(cpu) and defaults.precision == ("bf16" if native else "fp32")
 
 
 def test_tensor_memory_counts_new_storages_once():
@@ -144,25 +165,24 @@ def test_saved_for_backward_excludes_frozen_weights(vgg19_random):
 
 def test_memory_estimate_covers_a_measured_step(vgg19_random):
     content, style = smooth_image(64, 64), stripes_image(64, 64)
-    step = OursStep(vgg19_random, content, style, FastPath())
+    step = OursStep(vgg19_random, content, style, SpeedOptions())
     step()
     with TensorMemory() as tracker:
         step()
-    estimate = estimate_memory(vgg19_random, 64, 64, LAYERS)
-    assert estimate > tracker.peak
-    assert largest_square(vgg19_random, LAYERS, 16e9) > 1000
+    assert estimate_memory(vgg19_random, 64, 64, LAYERS) > tracker.peak
+    assert MemoryModel(vgg19_random, LAYERS).largest_size(2**15, 2**15, 16e9) > 1000
 
 
-@pytest.mark.parametrize("native", [False, True])
-def test_defaults_on_cpu_resolve_to_the_measured_fast_path(monkeypatch, native):
-    """bf16 + NHWC on CPUs with native bf16 (AMX / AVX-512 BF16), else fp32 NCHW (+ Winograd where NNPACK runs)."""
-    monkeypatch.setattr(transfer, "native_bf16", lambda device: native)
-    fast = resolve_fast_path(TransferConfig(), torch.device("cpu"))
-    assert fast.precision == ("bf16" if native else "fp32") and fast.channels_last == native and not fast.compile
-    assert fast.winograd == (not native and winograd_available())
-    assert resolve_fast_path(TransferConfig(compile=True), torch.device("cpu")).winograd is False
-    plain = resolve_fast_path(TransferConfig(precision="fp32"), torch.device("cpu"))
-    assert plain.precision == "fp32" and not plain.channels_last
+def test_memory_model_check_writes_the_stored_format():
+    """``bench.py --memory-model`` at a tiny size: the estimate covers a measured stylize() run."""
+    report = memory_model([32], ["fp32"], run_sizes=[32], run_steps=3)
+    old = stored("cpu-xeon-amx-2cores-memory.json")["memory_model"]
+    assert set(report) == set(old)
+    for key in ("steps", "runs"):
+        assert set(report[key][0]) == set(old[key][0])
+    assert report["runs"][0]["estimate_over_measured"] > 1
+    assert report["largest_square_px"] == old["largest_square_px"]  # the same model as when it was stored
+    assert "MemoryModel.FACTOR = 1.5" in format_memory(report)
 
 
 def test_peak_table_has_the_common_gpus():
@@ -172,20 +192,30 @@ def test_peak_table_has_the_common_gpus():
 
 def test_cli_writes_json_and_a_table(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    code = main(["--sizes", "32", "--repeats", "1", "--warmup", "1", "--quiet", "--json", str(out),
-                 "--variants", "tutorial", "tutorial-frozen", "ours-fp32", "defaults"])
+    args = ["--sizes", "32", "--repeats", "1", "--warmup", "1", "--quiet", "--json", str(out)]
+    code = bench.main(args + ["--variants", "tutorial", "tutorial-frozen", "ours-fp32", "defaults"])
     assert code == 0
     report = json.loads(out.read_text())
-    assert {"machine", "settings", "results", "created"} <= set(report)
+    old = stored("cpu-xeon-amx-2cores.json")
+    assert set(report) == set(old) and set(report["machine"]) == set(old["machine"])
+    assert set(report["settings"]) == set(old["settings"]) and report["command"].startswith("python benchmarks/")
     assert report["machine"]["torch_threads"] >= 1 and report["settings"]["baseline"] == "tutorial-frozen"
     rows = {r["variant"]: r for r in report["results"]}
     assert set(rows) == {"tutorial", "tutorial-frozen", "ours-fp32", "defaults"}
     for row in rows.values():
-        assert {"device", "size", "median_s", "steps_per_s", "speedup", "gflop", "tflops", "peak_memory_bytes",
-                "tensor_peak_bytes", "times_s"} <= set(row)
+        assert set(row) == set(old["results"][0])
         assert row["size"] == 32 and row["median_s"] > 0 and len(row["times_s"]) == 1
     assert rows["tutorial-frozen"]["speedup"] == 1.0
     assert rows["tutorial"]["gflop"] > rows["tutorial-frozen"]["gflop"] > rows["ours-fp32"]["gflop"]
     printed = capsys.readouterr().out
     assert "| cpu | 32 | ours-fp32 |" in printed and "wrote" in printed
-    assert format_table(report["results"]).count("\n") == 5
+    assert bench.format_table(report["results"]).count("\n") == 5
+
+
+def test_runs_as_a_script():
+    """``python benchmarks/bench.py`` finds its sibling modules without any installation."""
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench.py"), "--help"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--memory-model" in done.stdout and "--compare" in done.stdout

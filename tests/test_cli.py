@@ -1,12 +1,15 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, smooth_image, stripes_image
+import nst_helpers.transfer as transfer_module
+from helpers import ROOT, image_bytes, smooth_image, stripes_image
 from nst_helpers import load_image, save_image
 from nst_helpers.__main__ import main
 
@@ -22,8 +25,29 @@ def pair(tmp_path):
 def test_cli_end_to_end(pair, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NST_WEIGHTS", "random")
     out = tmp_path / "out" / "result.png"
-    code = main([str(pair[0]), str(pair[1]), "-o", str(out), "--size", "48", "--steps", "6", "--quiet",
-                 "--optimizer", "adam", "--style-weight", "5", "--init", "noise", "--seed", "1", "--device", "cpu"])
+    code = main(
+        [
+            str(pair[0]),
+            str(pair[1]),
+            "-o",
+            str(out),
+            "--size",
+            "48",
+            "--steps",
+            "6",
+            "--quiet",
+            "--optimizer",
+            "adam",
+            "--style-weight",
+            "5",
+            "--init",
+            "noise",
+            "--seed",
+            "1",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     assert Image.open(out).size == (48, 36)
     assert "wrote" in capsys.readouterr().out
@@ -32,9 +56,25 @@ def test_cli_end_to_end(pair, tmp_path, monkeypatch, capsys):
 
 def test_cli_bad_input_is_one_line_without_traceback(tmp_path):
     env = {**os.environ, "NST_WEIGHTS": "random", "PYTHONPATH": str(ROOT)}
-    missing = subprocess.run([sys.executable, "-m", "nst_helpers", str(tmp_path / "nope.jpg"), "starry_night",
-                              "-o", str(tmp_path / "x.png"), "--size", "32", "--steps", "1"],
-                             capture_output=True, text=True, env=env, timeout=120)
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nst_helpers",
+            str(tmp_path / "nope.jpg"),
+            "starry_night",
+            "-o",
+            str(tmp_path / "x.png"),
+            "--size",
+            "32",
+            "--steps",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert missing.returncode == 2
     assert missing.stderr.startswith("error: No such file") and "Traceback" not in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
@@ -50,11 +90,25 @@ def test_cli_unwritable_output_saves_elsewhere(pair, tmp_path, monkeypatch, caps
     monkeypatch.setenv("NST_WEIGHTS", "random")
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     import tempfile
+
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    code = main([str(pair[0]), str(pair[1]), "-o", str(blocker / "out.png"), "--size", "32", "--steps", "2",
-                 "--quiet", "--device", "cpu"])
+    code = main(
+        [
+            str(pair[0]),
+            str(pair[1]),
+            "-o",
+            str(blocker / "out.png"),
+            "--size",
+            "32",
+            "--steps",
+            "2",
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "Saved it to" in err
     saved = Path(err.split("Saved it to ")[1].split(" instead")[0])
@@ -72,10 +126,125 @@ def test_cli_suggests_the_sample_a_misspelt_name_meant(tmp_path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     assert main(["tubingen", "starry_nite", "-o", "x.png", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err == ("error: No such file or sample image: 'starry_nite'. Did you mean the sample 'starry_night'? "
-                   "List the samples with: python -m nst_helpers --list\n")
+    assert err == (
+        "error: No such file or sample image: 'starry_nite'. Did you mean the sample 'starry_night'? "
+        "List the samples with: python -m nst_helpers --list\n"
+    )
     assert _misspelt_sample("starry_night") is None and _misspelt_sample("starry_night.jpg") is None  # samples
     assert _misspelt_sample("photos/starry_nite.jpg") is None  # a path: the loader's message says more
     assert _misspelt_sample("holiday_photo.jpg") is None  # nothing close
     (tmp_path / "starry_nite").write_bytes(b"")
     assert _misspelt_sample("starry_nite") is None  # an existing file wins
+
+
+# --------------------------------------------------------------------------- bad input: one line, exit 2
+
+
+def _write_bad_input(folder, kind: str, server: str) -> str:
+    """A bad image of the given kind, as a user would pass it on the command line."""
+    path = folder / f"{kind}.jpg"
+    if kind == "missing":
+        return str(path)
+    if kind == "folder":
+        return str(folder)
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "html":
+        path.write_bytes(b"<!DOCTYPE html><html><body>Gallery</body></html>")
+    elif kind == "truncated":
+        array = (np.random.default_rng(0).random((32, 48, 3)) * 255).astype(np.uint8)
+        path.write_bytes(image_bytes(Image.fromarray(array), "JPEG")[:300])
+    elif kind == "bomb":
+        path = folder / "bomb.png"
+        Image.new("L", (200, 100)).save(path)  # 20,000 px, over twice the limit the test sets
+    elif kind == "thin":
+        path = folder / "thin.png"
+        Image.new("RGB", (4000, 3), (10, 20, 30)).save(path)
+    elif kind == "url_404":
+        return f"{server}/missing.jpg"
+    elif kind == "url_html":
+        return f"{server}/page.html"
+    elif kind == "misspelt_sample":
+        return "starry_nite"
+    return str(path)
+
+
+_CLI_BAD_INPUTS = {
+    "missing": r"error: No such file: .*missing\.jpg \(current folder: .*list_samples",
+    "folder": "error: .* is a folder; give the path of an image file inside it",
+    "empty": r"error: .*empty\.jpg is empty \(0 bytes\); re-download",
+    "html": "error: .*html.jpg is a text or HTML file, not an image",
+    "truncated": "error: .*truncated.jpg could not be decoded .*truncated or corrupt. Re-download",
+    "bomb": "error: .*bomb.png is 0.02 megapixels, more than twice .*PIL.Image.MAX_IMAGE_PIXELS = None",
+    "thin": "error: The (content|style) image is 1x64 px after resizing, but the deepest layer needs at least 16 px",
+    "url_404": r"error: The server answered HTTP 404 \(Not Found\)",
+    "url_html": r"error: .*page.html returned a web page",
+    "misspelt_sample": "error: No such file or sample image: 'starry_nite'. Did you mean the sample 'starry_night'",
+}
+
+
+@pytest.mark.parametrize("role", ["content", "style"])
+@pytest.mark.parametrize("kind", list(_CLI_BAD_INPUTS))
+def test_command_line_bad_image_is_exit_2_and_one_line(
+    tmp_path, vgg19_random, local_server, monkeypatch, capsys, kind, role
+):
+    if kind == "bomb":  # a 200x100 PNG stands in for a real bomb
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000)
+    monkeypatch.setattr(transfer_module, "load_vgg", lambda **kwargs: vgg19_random)  # no download, no file
+    good = tmp_path / "good.png"
+    save_image(smooth_image(), good)
+    bad = _write_bad_input(tmp_path, kind, local_server)
+    pair = [bad, str(good)] if role == "content" else [str(good), bad]
+    out = tmp_path / "out.png"
+    code = main(pair + ["-o", str(out), "--size", "64", "--steps", "2", "--quiet", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert re.search(_CLI_BAD_INPUTS[kind], err), err
+
+
+def test_command_line_size_too_large_to_load_is_refused_before_the_weights(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000)  # stands in for size=40000 with the real limit
+    monkeypatch.setattr(transfer_module, "load_vgg", lambda **kwargs: pytest.fail("weights loaded"))
+    save_image(smooth_image(16, 16), tmp_path / "c.png")
+    code = main(
+        [
+            str(tmp_path / "c.png"),
+            str(tmp_path / "c.png"),
+            "-o",
+            str(tmp_path / "out.png"),
+            "--size",
+            "200",
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: Enlarging a 16x16 px image to 200x200 px") and "Use a smaller size" in err
+
+
+def test_bad_sizes_in_the_command_line_are_one_line_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NST_WEIGHTS", "random")
+    save_image(smooth_image(), tmp_path / "c.png")
+    for flag, value in (("--size", "-5"), ("--steps", "-1"), ("--style-weight", "-3")):
+        assert main([str(tmp_path / "c.png"), str(tmp_path / "c.png"), flag, value, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_interrupt_before_the_run_starts_is_exit_130_with_nothing_written(pair, tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the weights load: nothing to save, the shell's interrupt status (documented in __main__)."""
+
+    def interrupted_loading(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(transfer_module, "load_vgg", interrupted_loading)
+    out = tmp_path / "never.png"
+    assert main([str(pair[0]), str(pair[1]), "-o", str(out), "--size", "32", "--quiet", "--device", "cpu"]) == 130
+    assert not out.exists()
+    assert "interrupted before the optimisation started" in capsys.readouterr().err
+    import nst_helpers.__main__ as cli
+
+    assert "130" in cli.__doc__

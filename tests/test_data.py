@@ -4,8 +4,8 @@ import shutil
 import pytest
 import torch
 
-from nst_helpers import ImageLoadError, SAMPLES, list_samples, load_image, sample_image
-from nst_helpers.data import sample_cache_dir
+from nst_helpers import SAMPLES, ImageLoadError, list_samples, load_image, sample_image
+from nst_helpers.data import find_sample, is_sample_name, sample_cache_dir
 
 
 def test_registry_matches_the_manifest(shared_images):
@@ -13,8 +13,12 @@ def test_registry_matches_the_manifest(shared_images):
     assert {s.filename for s in SAMPLES.values()} == set(rows)
     for sample in SAMPLES.values():
         row = rows[sample.filename]
-        assert (sample.url, sample.sha256, sample.role, sample.license) == (row["url"], row["sha256"], row["role"],
-                                                                            row["license"])
+        assert (sample.url, sample.sha256, sample.role, sample.license) == (
+            row["url"],
+            row["sha256"],
+            row["role"],
+            row["license"],
+        )
         assert sample.url.startswith("https://") and len(sample.sha256) == 64
 
 
@@ -80,3 +84,10 @@ def test_readme_credits_every_sample():
         row = next((line for line in credits.splitlines() if line.startswith(f"| `{sample.name}` |")), None)
         assert row is not None, f"README's credits table has no row for {sample.name}"
         assert sample.author in row and sample.license in row
+
+
+def test_find_sample_by_name_or_file_name():
+    assert find_sample("starry_night") is find_sample(" Starry_Night.JPG ") is SAMPLES["starry_night"]
+    assert find_sample("coffee.png") is SAMPLES["coffee"]
+    assert find_sample("mona_lisa") is None and find_sample("starry_night.png") is None
+    assert is_sample_name("tubingen.jpg") and not is_sample_name("photos/tubingen.jpg")

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import smooth_image, stripes_image
+from helpers import smooth_image, stripes_image
 from nst_helpers import fastconv, stylize
 
 needs_nnpack = pytest.mark.skipif(not fastconv.available(), reason="NNPACK is not available in this PyTorch")

@@ -58,7 +58,9 @@ def test_relative_losses_are_scale_free():
     # Activations 100x larger (the Caffe convention) must not change the relative losses.
     f, p = torch.rand(1, 8, 6, 6), torch.rand(1, 8, 6, 6)
     assert torch.isclose(content_loss(100 * f, 100 * p), content_loss(f, p), rtol=1e-5)
-    ratio = layer_style_loss(gram_matrix(100 * f), gram_matrix(100 * p)) / layer_style_loss(gram_matrix(f), gram_matrix(p))
+    ratio = layer_style_loss(gram_matrix(100 * f), gram_matrix(100 * p)) / layer_style_loss(
+        gram_matrix(f), gram_matrix(p)
+    )
     assert torch.isclose(ratio, torch.tensor(1.0), rtol=1e-4)
     # ...while the paper's raw forms grow with the scale: 100^2 for content, 100^4 for style.
     raw_ratio = content_loss(100 * f, 100 * p, relative=False) / content_loss(f, p, relative=False)

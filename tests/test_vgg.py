@@ -1,20 +1,44 @@
-import pickle
-import urllib.error
+"""Tests of nst_helpers/vgg.py: paper layer names, the torchvision layout, non-in-place ReLUs, input
+normalisation, running only as deep as needed, and the extractor's errors."""
 
 import pytest
 import torch
 import torchvision
 from torch import nn
 
-from nst_helpers import SettingsError, WeightsError, layer_names, layer_table, load_vgg
-from nst_helpers.vgg import VGGFeatures, _build_features
+from nst_helpers import SettingsError, layer_names, layer_table, load_vgg
+from nst_helpers.vgg import VGGFeatures, build_features
 
 # Indices in torchvision's vgg19().features that every popular tutorial hard-codes.
-VGG19_KNOWN = {0: "conv1_1", 1: "relu1_1", 4: "pool1", 5: "conv2_1", 6: "relu2_1", 10: "conv3_1", 11: "relu3_1",
-               19: "conv4_1", 20: "relu4_1", 21: "conv4_2", 22: "relu4_2", 28: "conv5_1", 29: "relu5_1",
-               34: "conv5_4", 36: "pool5"}
-VGG16_KNOWN = {0: "conv1_1", 5: "conv2_1", 10: "conv3_1", 17: "conv4_1", 19: "conv4_2", 20: "relu4_2",
-               24: "conv5_1", 25: "relu5_1", 28: "conv5_3", 30: "pool5"}
+VGG19_KNOWN = {
+    0: "conv1_1",
+    1: "relu1_1",
+    4: "pool1",
+    5: "conv2_1",
+    6: "relu2_1",
+    10: "conv3_1",
+    11: "relu3_1",
+    19: "conv4_1",
+    20: "relu4_1",
+    21: "conv4_2",
+    22: "relu4_2",
+    28: "conv5_1",
+    29: "relu5_1",
+    34: "conv5_4",
+    36: "pool5",
+}
+VGG16_KNOWN = {
+    0: "conv1_1",
+    5: "conv2_1",
+    10: "conv3_1",
+    17: "conv4_1",
+    19: "conv4_2",
+    20: "relu4_2",
+    24: "conv5_1",
+    25: "relu5_1",
+    28: "conv5_3",
+    30: "pool5",
+}
 
 
 @pytest.mark.parametrize("arch, known", [("vgg19", VGG19_KNOWN), ("vgg16", VGG16_KNOWN)])
@@ -31,7 +55,7 @@ def test_layer_names_match_torchvision_indices(arch, known):
 
 @pytest.mark.parametrize("arch", ["vgg16", "vgg19"])
 def test_our_features_have_torchvision_key_layout(arch):
-    ours = _build_features(arch).state_dict()
+    ours = build_features(arch).state_dict()
     theirs = getattr(torchvision.models, arch)(weights=None).features.state_dict()
     assert list(ours) == list(theirs)
     assert all(ours[k].shape == theirs[k].shape for k in ours)
@@ -51,7 +75,7 @@ def test_torchvision_normalisation_by_hand(vgg19_random):
 
 
 def test_caffe_normalisation_by_hand():
-    model = VGGFeatures(_build_features("vgg16"), input_norm="caffe", arch="vgg16")
+    model = VGGFeatures(build_features("vgg16"), input_norm="caffe", arch="vgg16")
     pixel = torch.tensor([1.0, 0.5, 0.0]).view(1, 3, 1, 1)  # RGB
     # BGR, 0..255, minus the Caffe mean (B 103.939, G 116.779, R 123.68)
     expected = torch.tensor([0 - 103.939, 127.5 - 116.779, 255 - 123.68]).view(1, 3, 1, 1)
@@ -60,8 +84,10 @@ def test_caffe_normalisation_by_hand():
 
 def test_forward_runs_only_as_deep_as_needed(vgg19_random):
     calls = []
-    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: calls.append(n))
-             for n, m in zip(vgg19_random.names, vgg19_random.layers)]
+    hooks = [
+        m.register_forward_hook(lambda mod, i, o, n=n: calls.append(n))
+        for n, m in zip(vgg19_random.names, vgg19_random.layers)
+    ]
     try:
         out = vgg19_random(torch.rand(1, 3, 16, 16), ["relu2_1", "conv1_2"])
     finally:
@@ -103,90 +129,6 @@ def test_model_is_frozen_and_stays_in_eval(vgg19_random):
     assert not vgg19_random.training
 
 
-def test_random_weights_are_seeded_and_warn():
-    with pytest.warns(UserWarning, match="randomly initialised"):
-        first = load_vgg(arch="vgg16", weights="random", cache=False)
-    second = load_vgg(arch="vgg16", weights="random", cache=False)
-    assert torch.equal(first.layers[0].weight, second.layers[0].weight)
-
-
-def test_environment_variables_choose_weights_and_arch(monkeypatch):
-    monkeypatch.setenv("NST_WEIGHTS", "random")
-    monkeypatch.setenv("NST_VGG", "vgg16")
-    model = load_vgg(cache=False)
-    assert model.arch == "vgg16" and model.weights_source == "random" and model.input_norm == "torchvision"
-    monkeypatch.setenv("NST_INPUT_NORM", "caffe")
-    assert load_vgg(cache=False).input_norm == "caffe"
-    monkeypatch.setenv("NST_VGG", "vgg11")
-    with pytest.raises(SettingsError, match="vgg19"):
-        load_vgg(cache=False)
-
-
-def test_local_state_dict_float16_with_inferred_arch(tmp_path):
-    source = load_vgg(arch="vgg16", weights="random", cache=False)
-    state = {f"features.{k}": v.half() for k, v in source.layers.state_dict().items()}
-    state["classifier.0.weight"] = torch.zeros(2, 2)  # a full-model state dict is fine too
-    path = tmp_path / "my_vgg.pth"
-    torch.save(state, path)
-    model = load_vgg(weights=str(path), cache=False)
-    assert model.arch == "vgg16" and model.input_norm == "torchvision"
-    assert model.layers[0].weight.dtype == torch.float32
-    assert torch.allclose(model.layers[0].weight, source.layers[0].weight, atol=1e-3)
-
-
-def test_wrong_keys_and_shapes_are_named(tmp_path):
-    state = load_vgg(arch="vgg16", weights="random", cache=False).layers.state_dict()
-    path = tmp_path / "vgg.pth"
-    torch.save(state, path)
-    with pytest.raises(WeightsError, match="missing keys"):
-        load_vgg(weights=str(path), arch="vgg19", cache=False)
-    state["0.weight"] = torch.zeros(64, 3, 5, 5)
-    torch.save(state, path)
-    with pytest.raises(WeightsError, match=r"features\.0\.weight has shape \[64, 3, 5, 5\]"):
-        load_vgg(weights=str(path), cache=False)
-
-
-class _Payload:
-    def __reduce__(self):
-        return (print, ("this would run on load",))
-
-
-def test_pickled_code_is_refused(tmp_path):
-    path = tmp_path / "evil.pth"
-    with open(path, "wb") as handle:
-        pickle.dump({"0.weight": _Payload()}, handle, protocol=2)
-    with pytest.raises(WeightsError, match="weights_only=True"):
-        load_vgg(weights=str(path), cache=False)
-
-
-def test_not_a_state_dict(tmp_path):
-    path = tmp_path / "tensor.pth"
-    torch.save(torch.zeros(3), path)
-    with pytest.raises(WeightsError, match="does not contain a state dict"):
-        load_vgg(weights=str(path), cache=False)
-    with pytest.raises(WeightsError, match="does not exist"):
-        load_vgg(weights=str(tmp_path / "missing.pth"), cache=False)
-
-
-def test_failed_download_says_how_to_fix(monkeypatch):
-    from torchvision.models import VGG19_Weights
-
-    def offline(self, *args, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(type(VGG19_Weights.IMAGENET1K_V1), "get_state_dict", offline)
-    with pytest.raises(WeightsError) as info:
-        load_vgg(weights="imagenet", cache=False)
-    message = str(info.value)
-    assert "vgg19-dcbb9e9d.pth" in message and "NST_WEIGHTS" in message and "checkpoints" in message
-
-
-def test_shared_vgg16_weights(vgg16_shared):
-    assert vgg16_shared.arch == "vgg16" and vgg16_shared.input_norm == "caffe"
-    bias = vgg16_shared.layers[0].bias[:4]
-    assert torch.allclose(bias, torch.tensor([0.7343, 0.0934, 0.0678, 0.8863]), atol=1e-3)
-
-
 def test_no_layers_requested_runs_nothing(vgg19_random):
     assert vgg19_random(torch.rand(1, 3, 8, 8), []) == {}
     assert vgg19_random.min_input_size([]) == 1
@@ -207,11 +149,3 @@ def test_for_compute_makes_a_bf16_nhwc_copy_and_leaves_the_original(vgg19_random
         assert low[name].is_contiguous(memory_format=torch.channels_last)
         error = (low[name].float() - exact[name]).norm() / exact[name].norm()
         assert error < 0.02, (name, error)  # bf16 rounding (~0.4 % per value), not a different network
-
-
-def test_random_weights_warning_names_what_chose_them(monkeypatch):
-    with pytest.warns(UserWarning, match="Leave out weights='random'"):
-        load_vgg(arch="vgg16", weights="random", cache=False)
-    monkeypatch.setenv("NST_WEIGHTS", "random")
-    with pytest.warns(UserWarning, match="Unset NST_WEIGHTS"):
-        load_vgg(arch="vgg16", cache=False)

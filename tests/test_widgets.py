@@ -11,15 +11,17 @@ import torch
 pytest.importorskip("ipywidgets", reason="the sliders panel needs ipywidgets (pip install ipywidgets)")
 import ipywidgets  # noqa: E402
 
-from conftest import smooth_image, stripes_image  # noqa: E402
+from helpers import smooth_image, stripes_image  # noqa: E402
 from nst_helpers import TransferResult, to_pil  # noqa: E402
-from nst_helpers.widgets import GIVEN, StylePanel  # noqa: E402
+from nst_helpers.widget_parts import GIVEN  # noqa: E402
+from nst_helpers.widgets import StylePanel  # noqa: E402
 
 
 def _panel(**kwargs):
     """A panel on test tensors (no sample images needed), small and on the CPU."""
-    return StylePanel(smooth_image(48, 64), stripes_image(40, 40), **{"size": 48, "steps": 5, "device": "cpu",
-                                                                      **kwargs})
+    return StylePanel(
+        smooth_image(48, 64), stripes_image(40, 40), **{"size": 48, "steps": 5, "device": "cpu", **kwargs}
+    )
 
 
 @pytest.fixture
@@ -31,8 +33,17 @@ def fake_stylize(monkeypatch):
         calls.append({"content": content, "style": style, "config": config, "model": model})
         history = {"content": [0.0, 0.1], "style": [2.0, 1.0], "tv": [0.0, 0.0], "total": [2.0, 1.1]}
         image = torch.rand(1, 3, *content.shape[-2:])
-        return TransferResult(image=image, best_image=image, best_loss=1.1, best_step=2, history=history, steps=2,
-                              seconds=0.01, config=config, device="cpu")
+        return TransferResult(
+            image=image,
+            best_image=image,
+            best_loss=1.1,
+            best_step=2,
+            history=history,
+            steps=2,
+            seconds=0.01,
+            config=config,
+            device="cpu",
+        )
 
     monkeypatch.setattr("nst_helpers.widgets.stylize", fake)
     return calls
@@ -136,8 +147,13 @@ def test_bad_settings_on_click_are_shown_not_raised(fake_stylize):
 
 def test_upload_becomes_the_content_image(fake_stylize):
     panel = _panel()
-    upload = {"name": "my photo.png", "type": "image/png", "size": 0, "last_modified": WHEN,
-              "content": memoryview(_png_bytes(30, 40))}
+    upload = {
+        "name": "my photo.png",
+        "type": "image/png",
+        "size": 0,
+        "last_modified": WHEN,
+        "content": memoryview(_png_bytes(30, 40)),
+    }
     panel.content_upload.value = (upload,)
     assert panel.content_picker.value == GIVEN
     assert "my photo.png" in dict((v, k) for k, v in panel.content_picker.options)[GIVEN]
@@ -149,9 +165,10 @@ def test_upload_becomes_the_content_image(fake_stylize):
 
 def test_unreadable_upload_keeps_the_previous_choice():
     panel = _panel()
-    panel.content_upload.value = ({"name": "notes.txt", "type": "text/plain", "size": 5, "last_modified": WHEN,
-                                   "content": memoryview(b"hello")},)
-    assert panel.content_picker.value == GIVEN and panel._given["content"][0] == "your image"
+    panel.content_upload.value = (
+        {"name": "notes.txt", "type": "text/plain", "size": 5, "last_modified": WHEN, "content": memoryview(b"hello")},
+    )
+    assert panel.content_picker.value == GIVEN and panel.image_pickers["content"].given[0] == "your image"
     assert "notes.txt" in panel.status.value
 
 

@@ -1,0 +1,120 @@
+"""Devices: which one to run on, what it computes natively, and how much memory it has free.
+
+Everything here asks the machine a question (is there a GPU, does it have
+native bf16, how many bytes are free, was that error an out-of-memory); the
+decisions built on the answers live in :mod:`nst_helpers.speed` (precision
+and layout) and :mod:`nst_helpers.memory` (will a size fit).
+"""
+
+from __future__ import annotations
+
+import gc
+
+import torch
+
+from .errors import SettingsError
+
+__all__ = [
+    "pick_device",
+    "native_bf16",
+    "available_memory",
+    "free_memory",
+    "release_memory",
+    "is_out_of_memory",
+    "format_bytes",
+]
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """The requested device, or CUDA → MPS → CPU, whichever is available first."""
+    if device is None or str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise SettingsError(f"Unknown device {device!r}; use 'cpu', 'cuda', 'cuda:0' or 'mps'.") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise SettingsError(
+            "CUDA was requested but no CUDA GPU is available. In Colab: Runtime → Change runtime type → "
+            "GPU. Otherwise use the CPU: device='cpu' (--device cpu on the command line), and a smaller size."
+        )
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise SettingsError(f"{chosen} does not exist; this machine has {torch.cuda.device_count()} GPU(s).")
+    if chosen.type == "mps" and not _mps_available():
+        raise SettingsError("MPS (Apple GPU) was requested but is not available; use device='cpu' (--device cpu).")
+    return chosen
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively: CUDA compute capability 8.0+ (Ampere and newer), or a
+    CPU with AMX or AVX-512 BF16 (Intel Sapphire Rapids and newer, AMD Zen 4 and newer)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device) >= (8, 0)
+    if device.type == "cpu":
+        checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+    return False
+
+
+def available_memory() -> int | None:
+    """Bytes of RAM available now (Linux's MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes a new allocation can still get on ``device`` (CUDA: free plus cached by PyTorch; CPU: RAM
+    available), or None where the device does not say."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    if device.type == "cpu":
+        return available_memory()
+    return None
+
+
+def release_memory(device: torch.device) -> None:
+    """Collect unreachable tensors and hand cached GPU memory back to the driver."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _out_of_memory_types() -> tuple[type, ...]:
+    types = [getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)]
+    return tuple(t for t in types if t is not None)
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA raises OutOfMemoryError; the CPU and MPS allocators raise a plain RuntimeError."""
+    if isinstance(error, _out_of_memory_types()):
+        return True
+    text = str(error)
+    markers = ("out of memory", "can't allocate memory", "not enough memory")
+    return isinstance(error, RuntimeError) and any(marker in text for marker in markers)
+
+
+def format_bytes(count: int | float | None) -> str:
+    """``count`` bytes in binary units, for messages and tables: ``"512 bytes"``, ``"3.4 MiB"``, ``"1.50 GiB"``."""
+    if count is None:
+        return "-"
+    if count < 1024:
+        return f"{int(count)} bytes"
+    if count < 2**20:
+        return f"{count / 2**10:.1f} KiB"
+    if count < 2**30:
+        return f"{count / 2**20:.1f} MiB"
+    return f"{count / 2**30:.2f} GiB"

@@ -1,0 +1,255 @@
+"""Building blocks of the sliders panel: image picker, weight slider, gallery card, settings in words.
+
+Used by :mod:`nst_helpers.widgets` (:class:`~nst_helpers.widgets.StylePanel`);
+like it, this module imports ipywidgets, and ``import nst_helpers`` imports
+neither. Differences between ipywidgets 8 and the 7.7 that Colab
+preinstalls (tooltips, the value of a ``FileUpload``) are handled here.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Callable
+
+import ipywidgets as widgets
+import torch
+
+from .data import find_sample, list_samples, sample_image
+from .errors import ImageLoadError, NSTError
+from .images import ImageSource, load_image
+from .preview import png_bytes
+from .transfer import TransferResult
+
+__all__ = [
+    "GIVEN",
+    "SLIDER_STYLE",
+    "SLIDER_LAYOUT",
+    "THUMBNAIL_PX",
+    "ImagePicker",
+    "WeightSlider",
+    "set_tooltip",
+    "uploaded_files",
+    "format_number",
+    "short_layers",
+    "run_title",
+    "gallery_card",
+    "heading",
+]
+
+SLIDER_STYLE = {"description_width": "120px"}  #: room for the longest description, "smoothness (TV)"
+SLIDER_LAYOUT = {"width": "430px"}
+THUMBNAIL_PX = 160  #: longest side of the image thumbnails; gallery cards are this wide plus a margin
+GIVEN = "<given>"  #: dropdown value of an uploaded (or passed-in) image
+
+
+def set_tooltip(widget: widgets.Widget, text: str) -> None:
+    """Tooltip on ipywidgets 8 (``tooltip``) and 7 (``description_tooltip``)."""
+    if "tooltip" in widget.trait_names():
+        widget.tooltip = text
+    else:  # ipywidgets 7
+        widget.description_tooltip = text
+
+
+def uploaded_files(value) -> list[tuple[str, bytes]]:
+    """``(name, bytes)`` pairs from a FileUpload value: tuple of dicts (ipywidgets 8) or dict (7)."""
+    if isinstance(value, dict):  # ipywidgets 7: {filename: {"metadata": {...}, "content": bytes}}
+        return [(name, bytes(item["content"])) for name, item in value.items()]
+    return [(item["name"], bytes(item["content"])) for item in value]
+
+
+class WeightSlider:
+    """A ``FloatLogSlider`` whose leftmost position means 0 ("off"), with a label saying so.
+
+    ``exponents`` is the slider's range in powers of ten, ``(low, high)``; a
+    start ``value`` ≤ 0 puts it at the far left. Attributes: ``slider``,
+    ``label`` and ``box`` (both side by side, to place in a layout).
+    """
+
+    def __init__(self, description: str, value: float, exponents: tuple[int, int], tooltip: str):
+        low, high = exponents
+        off = value <= 0
+        self.slider = widgets.FloatLogSlider(
+            value=10.0**low if off else value,
+            base=10,
+            min=low,
+            max=high,
+            step=0.1,
+            description=description,
+            continuous_update=False,
+            readout_format=".3g",
+            style=SLIDER_STYLE,
+            layout=SLIDER_LAYOUT,
+        )
+        set_tooltip(self.slider, tooltip)
+        self.label = widgets.Label()
+        self.slider.observe(self._relabel, names="value")  # a label only: nothing runs on a slider move
+        self._relabel()
+        self.box = widgets.HBox([self.slider, self.label])
+
+    @property
+    def off(self) -> bool:
+        return self.slider.value <= 10.0**self.slider.min * (1 + 1e-6)
+
+    @property
+    def weight(self) -> float:
+        """The weight this slider stands for: 0 at its far left, else its value."""
+        return 0.0 if self.off else float(self.slider.value)
+
+    def _relabel(self, _change=None) -> None:
+        self.label.value = "off" if self.off else ""
+
+
+class ImagePicker:
+    """The image of one role ("content" or "style"): a sample or an own image, with thumbnail and credit.
+
+    Args:
+        role: "content" or "style"; the dropdown lists the samples of that role.
+        start: a sample name (``"tubingen"`` or ``"tubingen.jpg"``), or any image
+            :func:`~nst_helpers.load_image` accepts, shown as "your image".
+        say: ``say(text, error=False)`` reports what an upload did (the panel's status line).
+
+    Attributes: ``dropdown``, ``upload``, ``thumbnail``, ``credit``, ``box`` (all
+    four in a column) and ``given``, ``(name, source)`` of the own image or None.
+    """
+
+    def __init__(self, role: str, start: ImageSource, say: Callable[..., None]):
+        self.role, self.say = role, say
+        self.dropdown = widgets.Dropdown(description=role, style=SLIDER_STYLE)
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description=f"own {role}")
+        self.thumbnail = widgets.Image(format="png", layout={"max_width": f"{THUMBNAIL_PX}px"})
+        self.credit = widgets.HTML(layout={"width": "300px"})
+        self.box = widgets.VBox([self.dropdown, self.upload, self.thumbnail, self.credit])
+        self.given: tuple[str, ImageSource] | None = None
+        self._refilling = False  # True while the options are replaced (the value passes through None)
+        sample = find_sample(start) if isinstance(start, str) else None
+        if sample is None:
+            self.given = ("your image", start)
+        self._select(GIVEN if sample is None else sample.name)
+        self.dropdown.observe(self._on_pick, names="value")
+        self.upload.observe(lambda change: self._on_upload(change["new"]), names="value")
+        self.show()
+
+    @property
+    def label(self) -> str:
+        """The chosen image in words: the sample's name or the own image's."""
+        return self._own()[0] if self.dropdown.value == GIVEN else self.dropdown.value
+
+    def image(self, max_size: int) -> torch.Tensor:
+        """The chosen image, loaded with its longest side at most ``max_size`` pixels."""
+        value = self.dropdown.value
+        source = self._own()[1] if value == GIVEN else sample_image(value)
+        if isinstance(source, io.IOBase):
+            source.seek(0)
+        return load_image(source, max_size=max_size)
+
+    def use(self, source: ImageSource, name: str = "your image") -> None:
+        """Choose an own image; raises :class:`~nst_helpers.ImageLoadError` (keeping the choice) if unreadable."""
+        try:
+            load_image(source, max_size=THUMBNAIL_PX)  # fail now, not at the next run
+        except ImageLoadError as error:
+            raise ImageLoadError(f"{name}: {error}") from None
+        self.given = (name, source)
+        self._select(GIVEN)
+        self.show()
+
+    def show(self) -> None:
+        """Draw the thumbnail and the credit of the current choice (or say why it cannot be loaded)."""
+        try:
+            self.thumbnail.value = png_bytes(self.image(THUMBNAIL_PX))
+        except NSTError as error:  # e.g. offline without NST_DATA_DIR: say so, keep the panel usable
+            self.thumbnail.value = b""
+            self.credit.value = f"<small style='color:#b00'>{html.escape(str(error))}</small>"
+            return
+        sample = find_sample(self.dropdown.value) if self.dropdown.value != GIVEN else None
+        text = sample.credit if sample is not None else self.label
+        self.credit.value = f"<small>{html.escape(text)}</small>"
+
+    def _own(self) -> tuple[str, ImageSource]:
+        assert self.given is not None, "the dropdown offers GIVEN only once there is an own image"
+        return self.given
+
+    def _select(self, value: str) -> None:
+        options = [(sample.name, sample.name) for sample in list_samples(self.role, show=False)]
+        if value not in (GIVEN, *[name for _label, name in options]):
+            options.append((value, value))  # a sample of the other role, e.g. a painting as content
+        if self.given is not None:
+            options.append((f"⬆ {self.given[0]}", GIVEN))
+        self._refilling = True
+        try:
+            self.dropdown.options = options
+            self.dropdown.value = value
+        finally:
+            self._refilling = False
+
+    def _on_pick(self, _change) -> None:
+        if not self._refilling:
+            self.show()
+
+    def _on_upload(self, value) -> None:
+        files = uploaded_files(value)
+        if not files:
+            return
+        name, data = files[-1]
+        try:
+            self.use(data, name=name)
+        except NSTError as error:
+            self.say(str(error), error=True)
+        else:
+            self.say(f"Using {name} as the {self.role} image.")
+
+
+def format_number(value: float) -> str:
+    """A weight in three significant digits: ``0.2``, ``1e+03``."""
+    return f"{value:.3g}"
+
+
+def short_layers(layers: dict) -> str:
+    """``{"relu1_1": 0.2, "relu2_1": 1.0}`` → ``"1_1:0.2 2_1:1"``; weights left out when all are equal."""
+    if not layers:
+        return "none"
+    names = [name.replace("relu", "").replace("conv", "c") for name in layers]
+    if len(set(layers.values())) == 1:
+        return " ".join(names)
+    return " ".join(f"{name}:{format_number(weight)}" for name, weight in zip(names, layers.values(), strict=True))
+
+
+def _tv_words(settings: dict) -> str:
+    return format_number(settings["tv"]) if settings["tv"] else "off"
+
+
+def run_title(number: int, settings: dict) -> str:
+    """Three lines naming run ``number`` by its gallery ``settings`` (a figure title in ``StylePanel.compare``)."""
+    return (
+        f"#{number} β/α {format_number(settings['style/content'])}, TV {_tv_words(settings)}\n"
+        f"layers {short_layers(settings['layers'])}\n"
+        f"{settings['optimizer']}, {settings['steps']} steps, {settings['size']} px"
+    )
+
+
+def gallery_card(number: int, settings: dict, result: TransferResult) -> widgets.VBox:
+    """Thumbnail of ``result`` above its settings, loss, time and status: one entry of the panel's gallery."""
+    layers = ", ".join(f"{name} {format_number(w)}" for name, w in settings["layers"].items()) or "none"
+    totals = result.history["total"]
+    loss = f"loss {totals[0]:.3g} → {totals[-1]:.3g}" if totals else "no steps"
+    lines = [
+        f"#{number} {settings['content']} × {settings['style']}",
+        f"{settings['size']} px · {settings['steps']} steps · {settings['optimizer']} · from {settings['init']}",
+        f"β/α {format_number(settings['style/content'])} · TV {_tv_words(settings)}",
+        f"layers: {layers}",
+        f"{loss} · {result.seconds:.0f} s · {result.status}",
+    ]
+    text = "<br>".join(html.escape(line) for line in lines)
+    width = f"{THUMBNAIL_PX + 40}px"
+    return widgets.VBox(
+        [
+            widgets.Image(value=png_bytes(result.image, 2 * THUMBNAIL_PX), format="png", layout={"max_width": width}),
+            widgets.HTML(f"<small>{text}</small>", layout={"width": width}),
+        ],
+        layout={"margin": "0 8px 8px 0", "border": "1px solid #ddd", "padding": "4px"},
+    )
+
+
+def heading(text: str) -> widgets.HTML:
+    """A bold line above a group of controls."""
+    return widgets.HTML(f"<b>{html.escape(text)}</b>")
