@@ -104,3 +104,21 @@ class LoopbackHandler(http.server.BaseHTTPRequestHandler):
                 self.send_error(404)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up, as the test wants
             pass
+
+
+def fake_result(image: torch.Tensor, config=None, seconds: float = 0.01):
+    """A two-step TransferResult around ``image`` (for tests of what displays or stores results)."""
+    from nst_helpers import TransferResult
+
+    history = {"content": [0.0, 0.1], "style": [2.0, 1.0], "tv": [0.0, 0.0], "total": [2.0, 1.1]}
+    return TransferResult(
+        image=image,
+        best_image=image,
+        best_loss=1.1,
+        best_step=2,
+        history=history,
+        steps=2,
+        seconds=seconds,
+        config=config,
+        device="cpu",
+    )

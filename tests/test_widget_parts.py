@@ -8,8 +8,8 @@ import torch
 pytest.importorskip("ipywidgets", reason="the sliders panel needs ipywidgets (pip install ipywidgets)")
 import ipywidgets  # noqa: E402
 
-from helpers import SHARED_IMAGES, image_bytes, smooth_image  # noqa: E402
-from nst_helpers import ImageLoadError, TransferResult, to_pil  # noqa: E402
+from helpers import SHARED_IMAGES, fake_result, image_bytes, smooth_image  # noqa: E402
+from nst_helpers import ImageLoadError, to_pil  # noqa: E402
 from nst_helpers.widget_parts import (  # noqa: E402
     GIVEN,
     ImagePicker,
@@ -70,19 +70,7 @@ def test_settings_in_words():
 
 
 def test_gallery_card_shows_the_result_and_its_settings():
-    image = smooth_image(40, 60)
-    history = {"content": [0.0, 0.1], "style": [2.0, 1.0], "tv": [0.0, 0.0], "total": [2.0, 1.1]}
-    result = TransferResult(
-        image=image,
-        best_image=image,
-        best_loss=1.1,
-        best_step=2,
-        history=history,
-        steps=2,
-        seconds=3.0,
-        config=None,
-        device="cpu",
-    )
+    result = fake_result(smooth_image(40, 60), seconds=3.0)
     thumbnail, text = gallery_card(2, SETTINGS, result).children
     assert bytes(thumbnail.value).startswith(b"\x89PNG")
     assert "#2 tubingen × starry_night" in text.value and "loss 2 → 1.1" in text.value

@@ -11,8 +11,8 @@ import torch
 pytest.importorskip("ipywidgets", reason="the sliders panel needs ipywidgets (pip install ipywidgets)")
 import ipywidgets  # noqa: E402
 
-from helpers import smooth_image, stripes_image  # noqa: E402
-from nst_helpers import TransferResult, to_pil  # noqa: E402
+from helpers import fake_result, smooth_image, stripes_image  # noqa: E402
+from nst_helpers import to_pil  # noqa: E402
 from nst_helpers.widget_parts import GIVEN  # noqa: E402
 from nst_helpers.widgets import StylePanel  # noqa: E402
 
@@ -31,19 +31,7 @@ def fake_stylize(monkeypatch):
 
     def fake(content, style, config=None, *, model=None, callback=None, **overrides):
         calls.append({"content": content, "style": style, "config": config, "model": model})
-        history = {"content": [0.0, 0.1], "style": [2.0, 1.0], "tv": [0.0, 0.0], "total": [2.0, 1.1]}
-        image = torch.rand(1, 3, *content.shape[-2:])
-        return TransferResult(
-            image=image,
-            best_image=image,
-            best_loss=1.1,
-            best_step=2,
-            history=history,
-            steps=2,
-            seconds=0.01,
-            config=config,
-            device="cpu",
-        )
+        return fake_result(torch.rand(1, 3, *content.shape[-2:]), config)
 
     monkeypatch.setattr("nst_helpers.widgets.stylize", fake)
     return calls
