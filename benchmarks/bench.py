@@ -110,6 +110,9 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
+Runner = TutorialStep | OursStep | StylizeRun
+
+
 def benchmark_size(
     device: torch.device,
     size: int,
@@ -131,72 +134,13 @@ def benchmark_size(
     """
     if clock == "cpu" and device.type != "cpu":
         raise ValueError("clock='cpu' measures CPU seconds; use it with the CPU device only.")
-    now = time.process_time if clock == "cpu" else time.perf_counter
     model = (model if model is not None else random_vgg19()).to(device)
     content, style = smooth_noise(size, 1).to(device), smooth_noise(size, 2).to(device)
     useful = step_flops(model, size, size, LAYERS)
-
-    runners: dict[str, TutorialStep | OursStep | StylizeRun] = {}
-    flops: dict[str, int] = {}
-    precision: dict[str, str] = {}
-    for name in variants:
-        if name in ("tutorial", "tutorial-frozen"):
-            features = torchvision_vgg19_features()
-            features.load_state_dict(model.layers.state_dict())
-            baseline = TutorialStep(features.to(device), content, style, freeze=name == "tutorial-frozen")
-            runners[name], flops[name], precision[name] = baseline, baseline.executed_flops(size, size), "fp32"
-        elif name == "stylize":
-            runners[name] = StylizeRun(model, content, style, device, stylize_steps)
-            flops[name], precision[name] = useful, default_speed(device).precision
-        elif name in OURS:
-            speed = variant_speed(name, device)
-            runners[name] = OursStep(model, content, style, speed, bookkeeping=name != "no-bookkeeping")
-            flops[name], precision[name] = useful, speed.precision
-        else:
-            raise ValueError(f"Unknown variant {name!r}; choose from {VARIANTS}.")
-
-    def sample(name: str) -> float:
-        runner = runners[name]
-        if isinstance(runner, StylizeRun):
-            return runner.sample()
-        _sync(device)
-        start = now()
-        runner()
-        _sync(device)
-        return now() - start
-
-    first: dict[str, float] = {}
-    for name in variants:  # warm-up (the first call includes any compilation)
-        for i in range(max(warmup, 1)):
-            seconds = sample(name)
-            if i == 0:
-                first[name] = seconds
-        log(f"  {device.type} {size}px {name}: warm-up done (first call {first[name]:.2f} s)")
-    times: dict[str, list] = {name: [] for name in variants}
-    for r in range(repeats):
-        shift = r % len(variants)  # rotate the order so no variant always runs right after another
-        for name in list(variants[shift:]) + list(variants[:shift]):
-            times[name].append(sample(name))
-        log(f"  {device.type} {size}px: round {r + 1}/{repeats} done")
-
-    peaks: dict[str, tuple] = {}
-    for name, runner in runners.items():
-        if isinstance(runner, StylizeRun):
-            peaks[name] = (None, "not measured")
-            continue
-        reset_peak_memory(device)
-        runner()
-        peaks[name] = peak_memory(device)
-
-    tensors: dict[str, tuple] = {}
-    for name, runner in runners.items() if tensor_memory else ():
-        if isinstance(runner, StylizeRun) or (isinstance(runner, OursStep) and runner.speed.compile):
-            continue  # compiled code runs below the dispatcher the tracker watches
-        module = runner.model if isinstance(runner, OursStep) else runner.features
-        frozen = list(module.parameters()) + list(module.buffers())
-        with TensorMemory() as tracker, saved_for_backward(exclude=frozen) as saved:
-            runner()
-        tensors[name] = (tracker.peak, saved["bytes"])
+    runners, flops, precision = _runners(model, content, style, device, size, variants, stylize_steps, useful)
+    first, times = _time_interleaved(runners, device, size, repeats, warmup, clock, log)
+    peaks = _process_peaks(runners, device)
+    tensors = _tensor_peaks(runners) if tensor_memory else {}
 
     base = statistics.median(times[BASELINE]) if times.get(BASELINE) else None
     unfrozen = statistics.median(times["tutorial"]) if times.get("tutorial") else None
@@ -233,6 +177,104 @@ def benchmark_size(
             }
         )
     return results
+
+
+def _runners(
+    model: VGGFeatures,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    device: torch.device,
+    size: int,
+    variants: Sequence[str],
+    stylize_steps: int,
+    useful: int,
+) -> tuple[dict[str, Runner], dict[str, int], dict[str, str]]:
+    """One runner per variant, with the FLOPs it executes and the precision it computes in."""
+    runners: dict[str, Runner] = {}
+    flops: dict[str, int] = {}
+    precision: dict[str, str] = {}
+    for name in variants:
+        if name in ("tutorial", "tutorial-frozen"):
+            features = torchvision_vgg19_features()
+            features.load_state_dict(model.layers.state_dict())
+            baseline = TutorialStep(features.to(device), content, style, freeze=name == "tutorial-frozen")
+            runners[name], flops[name], precision[name] = baseline, baseline.executed_flops(size, size), "fp32"
+        elif name == "stylize":
+            runners[name] = StylizeRun(model, content, style, device, stylize_steps)
+            flops[name], precision[name] = useful, default_speed(device).precision
+        elif name in OURS:
+            speed = variant_speed(name, device)
+            runners[name] = OursStep(model, content, style, speed, bookkeeping=name != "no-bookkeeping")
+            flops[name], precision[name] = useful, speed.precision
+        else:
+            raise ValueError(f"Unknown variant {name!r}; choose from {VARIANTS}.")
+    return runners, flops, precision
+
+
+def _time_interleaved(
+    runners: dict[str, Runner],
+    device: torch.device,
+    size: int,
+    repeats: int,
+    warmup: int,
+    clock: str,
+    log: Log,
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Warm every runner up, then time ``repeats`` rounds in a rotating order: (first call, times) by name."""
+    now = time.process_time if clock == "cpu" else time.perf_counter
+
+    def sample(name: str) -> float:
+        runner = runners[name]
+        if isinstance(runner, StylizeRun):
+            return runner.sample()
+        _sync(device)
+        start = now()
+        runner()
+        _sync(device)
+        return now() - start
+
+    variants = list(runners)
+    first: dict[str, float] = {}
+    for name in variants:  # warm-up (the first call includes any compilation)
+        for i in range(max(warmup, 1)):
+            seconds = sample(name)
+            if i == 0:
+                first[name] = seconds
+        log(f"  {device.type} {size}px {name}: warm-up done (first call {first[name]:.2f} s)")
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for r in range(repeats):
+        shift = r % len(variants)  # rotate the order so no variant always runs right after another
+        for name in variants[shift:] + variants[:shift]:
+            times[name].append(sample(name))
+        log(f"  {device.type} {size}px: round {r + 1}/{repeats} done")
+    return first, times
+
+
+def _process_peaks(runners: dict[str, Runner], device: torch.device) -> dict[str, tuple]:
+    """The allocator's (or the process's) peak memory of one call of each runner."""
+    peaks: dict[str, tuple] = {}
+    for name, runner in runners.items():
+        if isinstance(runner, StylizeRun):
+            peaks[name] = (None, "not measured")
+            continue
+        reset_peak_memory(device)
+        runner()
+        peaks[name] = peak_memory(device)
+    return peaks
+
+
+def _tensor_peaks(runners: dict[str, Runner]) -> dict[str, tuple]:
+    """Peak bytes of live tensors and bytes saved for the backward pass, per runner (device-independent)."""
+    tensors: dict[str, tuple] = {}
+    for name, runner in runners.items():
+        if isinstance(runner, StylizeRun) or (isinstance(runner, OursStep) and runner.speed.compile):
+            continue  # compiled code runs below the dispatcher the tracker watches
+        module = runner.model if isinstance(runner, OursStep) else runner.features
+        frozen = list(module.parameters()) + list(module.buffers())
+        with TensorMemory() as tracker, saved_for_backward(exclude=frozen) as saved:
+            runner()
+        tensors[name] = (tracker.peak, saved["bytes"])
+    return tensors
 
 
 def _load_average() -> list | None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode  # private, but torch has no public dispatch mode
 
-from nst_helpers import MemoryModel, SpeedOptions, native_bf16, stylize
+from nst_helpers import MemoryModel, SpeedOptions, VGGFeatures, native_bf16, stylize
 from nst_helpers.devices import format_bytes
 from ours import OursStep, default_speed
 from workload import LAYERS, random_vgg19, smooth_noise
@@ -131,54 +131,14 @@ def memory_model(
     """
     device = torch.device(device)
     model = random_vgg19(device)
-    frozen = list(model.parameters()) + list(model.buffers())
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    steps = []
-    for precision in precisions:
-        for size in sizes:
-            if precision != "fp32" and device.type == "cpu" and not native_bf16(device) and size > 256:
-                continue
-            content, style = smooth_noise(size, 1).to(device), smooth_noise(size, 2).to(device)
-            step = OursStep(model, content, style, SpeedOptions(precision=precision))
-            step()  # warm-up: lazy initialisation
-            with TensorMemory() as tracker, saved_for_backward(exclude=frozen) as saved:
-                step()
-            elements = MemoryModel(model, LAYERS, precision).activation_elements(size, size)
-            act = elements * (2 if precision in ("bf16", "fp16") else 4)  # in the VGG pass's dtype
-            steps.append(
-                {
-                    "size": size,
-                    "precision": precision,
-                    "activation_bytes": act,
-                    "saved_bytes": saved["bytes"],
-                    "peak_tensor_bytes": tracker.peak,
-                    "saved_ratio": saved["bytes"] / act,
-                    "peak_ratio": tracker.peak / act,
-                }
-            )
-            log(
-                f"  memory step {precision} {size}px: saved {format_bytes(saved['bytes'])}, "
-                f"peak {format_bytes(tracker.peak)} = {tracker.peak / act:.2f} x activations"
-            )
-    runs = []
-    for size in run_sizes:
-        content, style = smooth_noise(size, 1), smooth_noise(size, 2)
-        with TensorMemory() as tracker:
-            stylize(content, style, model=model, steps=run_steps, device=str(device), check_memory=False)
-        measured = tracker.peak + weights
-        estimate = MemoryModel(model, LAYERS, default_speed(device).precision).estimate(size, size)
-        runs.append(
-            {
-                "size": size,
-                "optimizer": "lbfgs",
-                "steps": run_steps,
-                "peak_tensor_bytes": tracker.peak,
-                "measured_with_weights_bytes": measured,
-                "estimate_bytes": estimate,
-                "estimate_over_measured": estimate / measured,
-            }
-        )
-        log(f"  memory run {size}px: measured {format_bytes(measured)}, estimate {format_bytes(estimate)}")
+    steps = [
+        _measure_step(model, size, precision, device, log)
+        for precision in precisions
+        for size in sizes
+        # bf16 on a CPU without native bf16 is emulated and slow: small sizes only
+        if precision == "fp32" or device.type != "cpu" or native_bf16(device) or size <= 256
+    ]
+    runs = [_measure_run(model, size, run_steps, device, log) for size in run_sizes]
     fits = {}
     for label, budget in (("16GB", 16e9), ("colab_T4_accepted", 0.9 * 14.6 * 2**30)):
         for precision in ("fp32", "fp16"):
@@ -188,8 +148,52 @@ def memory_model(
         "runs": runs,
         "factor_in_use": MemoryModel.FACTOR,
         "image_copies_in_use": MemoryModel.IMAGE_COPIES,
-        "weights_bytes": weights,
+        "weights_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
         "largest_square_px": fits,
+    }
+
+
+def _measure_step(model: VGGFeatures, size: int, precision: str, device: torch.device, log: Callable) -> dict:
+    """One step of our loop: bytes saved for backward and peak tensor bytes, against the activations counted."""
+    content, style = smooth_noise(size, 1).to(device), smooth_noise(size, 2).to(device)
+    step = OursStep(model, content, style, SpeedOptions(precision=precision))
+    step()  # warm-up: lazy initialisation
+    frozen = list(model.parameters()) + list(model.buffers())
+    with TensorMemory() as tracker, saved_for_backward(exclude=frozen) as saved:
+        step()
+    elements = MemoryModel(model, LAYERS, precision).activation_elements(size, size)
+    act = elements * (2 if precision in ("bf16", "fp16") else 4)  # in the VGG pass's dtype
+    log(
+        f"  memory step {precision} {size}px: saved {format_bytes(saved['bytes'])}, "
+        f"peak {format_bytes(tracker.peak)} = {tracker.peak / act:.2f} x activations"
+    )
+    return {
+        "size": size,
+        "precision": precision,
+        "activation_bytes": act,
+        "saved_bytes": saved["bytes"],
+        "peak_tensor_bytes": tracker.peak,
+        "saved_ratio": saved["bytes"] / act,
+        "peak_ratio": tracker.peak / act,
+    }
+
+
+def _measure_run(model: VGGFeatures, size: int, run_steps: int, device: torch.device, log: Callable) -> dict:
+    """A whole ``stylize()`` run: its peak tensor bytes plus the weights, against the estimate."""
+    content, style = smooth_noise(size, 1), smooth_noise(size, 2)
+    with TensorMemory() as tracker:
+        stylize(content, style, model=model, steps=run_steps, device=str(device), check_memory=False)
+    measured = tracker.peak + sum(p.numel() * p.element_size() for p in model.parameters())
+    estimate = MemoryModel(model, LAYERS, default_speed(device).precision).estimate(size, size)
+    log(f"  memory run {size}px: measured {format_bytes(measured)}, estimate {format_bytes(estimate)}")
+    return {
+        "size": size,
+        "optimizer": "lbfgs",
+        "steps": run_steps,
+        "peak_tensor_bytes": tracker.peak,
+        "measured_with_weights_bytes": measured,
+        "estimate_bytes": estimate,
+        "estimate_over_measured": estimate / measured,
     }
 
 
