@@ -195,8 +195,6 @@ def _optimise(
         total = terms.sum()
         total.backward()
         recorder.record(terms, x)
-        if config.optimizer == "lbfgs" and not torch.isfinite(total):  # L-BFGS syncs on the loss anyway
-            raise _NonFinite
         return total
 
     def progress(image: torch.Tensor, done: bool = False) -> Progress:

@@ -13,7 +13,20 @@ PACKAGE = ROOT / "nst_helpers"
 #: README's "floors": a module may import modules of its own floor or below, never above.
 FLOORS = {
     **dict.fromkeys(
-        ["errors", "devices", "download", "image_files", "images", "data", "vgg", "weights", "losses", "fastconv"], 1
+        [
+            "errors",
+            "devices",
+            "download",
+            "image_files",
+            "images",
+            "data",
+            "vgg",
+            "weights",
+            "losses",
+            "fastconv",
+            "lbfgs",
+        ],
+        1,
     ),
     **dict.fromkeys(["speed", "memory", "objective", "optimizers", "recorder", "config"], 2),
     "transfer": 3,
