@@ -21,7 +21,7 @@ export MPLBACKEND ?= Agg
 DEMO_ARGS ?= --size 256 --steps 200 -o outputs/demo.png
 LINTED     = nst_helpers tests benchmarks notebooks
 
-.PHONY: demo test test-fast lint format hooks bench clean
+.PHONY: demo test test-fast test-browser lint format hooks bench clean
 
 $(BIN)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +38,13 @@ test: $(BIN)/.installed
 	NST_QUICK=1 NST_WEIGHTS=$${NST_WEIGHTS:-random} \
 	  $(BIN)/python -m pytest -q --nbval-lax tests $(wildcard notebooks/*.ipynb)
 
-## test-fast: unit tests without the slow marker
+## test-fast: unit tests without the slow marker (so without the browser tests too)
 test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -m "not slow" tests
+
+## test-browser: only the notebooks in JupyterLab in headless Chromium (screenshots in outputs/browser/)
+test-browser: $(BIN)/.installed
+	NST_QUICK=1 NST_WEIGHTS=$${NST_WEIGHTS:-random} $(BIN)/python -m pytest -q -m browser tests/browser
 
 ## lint: ruff (lint + format check) over code, tests, benchmarks and notebooks; mypy over the package
 lint: $(BIN)/.installed

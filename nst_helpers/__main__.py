@@ -1,9 +1,11 @@
 """Command line: ``python -m nst_helpers CONTENT STYLE -o OUT [options]``.
 
 CONTENT and STYLE are sample names (``python -m nst_helpers --list``),
-paths or URLs. With no arguments it stylises the default sample pair
-(Tübingen in the style of The Starry Night) and says where it wrote the
-result. Exit status:
+paths or URLs; several STYLEs are blended (``--style-blend 0.7,0.3``) or
+painted in regions (``--style-masks sky.png,ground.png``), and
+``--preserve-colors luminance|histogram`` keeps the content's colours.
+With no arguments it stylises the default sample pair (Tübingen in the
+style of The Starry Night) and says where it wrote the result. Exit status:
 
 * 0 on success;
 * 2 on bad input, with a one-line error (no traceback);
@@ -24,9 +26,10 @@ import time
 import warnings
 from pathlib import Path
 
+from .animation import check_animation_path, save_animation
 from .config import TransferConfig
 from .data import DEFAULT_CONTENT, DEFAULT_STYLE, SAMPLES, is_sample_name, list_samples
-from .errors import ImageSaveError, NSTError
+from .errors import ImageSaveError, NSTError, SettingsError
 from .preview import LivePreview
 from .transfer import stylize
 
@@ -48,9 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "style",
-        nargs="?",
-        default=DEFAULT_STYLE,
-        help=f"style image: sample name, path or URL (default: {DEFAULT_STYLE})",
+        nargs="*",
+        default=[DEFAULT_STYLE],
+        help=f"style image(s): sample names, paths or URLs; several are blended (default: {DEFAULT_STYLE})",
     )
     parser.add_argument("-o", "--output", help="where to write the result (default: outputs/CONTENT_STYLE.png)")
     parser.add_argument("--size", type=int, default=DEFAULTS.size, help="longest side in px (default: %(default)s)")
@@ -66,6 +69,27 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
     parser.add_argument("--pooling", choices=("max", "avg"), default=DEFAULTS.pooling)
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"), default=DEFAULTS.precision)
+    parser.add_argument(
+        "--animation",
+        metavar="OUT.gif|OUT.mp4",
+        help="also write a replay of the run with its loss curve (.mp4 needs ffmpeg)",
+    )
+    parser.add_argument(
+        "--record-every",
+        type=int,
+        default=None,
+        help="with --animation: steps between frames (default: steps/60, at least 1)",
+    )
+    parser.add_argument(
+        "--preserve-colors",
+        choices=("luminance", "histogram"),
+        default=None,
+        help="keep the content's colours: stylise luminance only, or recolour the style first",
+    )
+    parser.add_argument("--style-blend", metavar="W1,W2,...", help="one weight per style image (default: equal)")
+    parser.add_argument(
+        "--style-masks", metavar="M1,M2,...", help="one greyscale mask per style image, white = that style"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--list", action="store_true", help="list the sample images and exit")
     return parser
@@ -92,6 +116,16 @@ def _misspelt_sample(source: str) -> str | None:
     )
 
 
+def _numbers(text: str | None, option: str) -> tuple[float, ...] | None:
+    """``"0.7,0.3"`` → ``(0.7, 0.3)``; None stays None; anything else is a one-line SettingsError."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise SettingsError(f"{option} takes numbers separated by commas, e.g. 0.7,0.3; got {text!r}.") from None
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -109,12 +143,28 @@ def _run(args: argparse.Namespace) -> int:
     if args.list:
         list_samples()
         return 0
-    for source in (args.content, args.style):
+    for source in (args.content, *args.style):
         problem = _misspelt_sample(source)
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-    output = Path(args.output or f"outputs/{_stem(args.content)}_{_stem(args.style)}.png")
+    output = Path(args.output or f"outputs/{_stem(args.content)}_{'+'.join(_stem(s) for s in args.style)}.png")
+    try:
+        style_blend = _numbers(args.style_blend, "--style-blend")
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    style_masks = None if args.style_masks is None else tuple(args.style_masks.split(","))
+    record_every = 0
+    try:  # before the run: a wrong suffix, no ffmpeg, no frames
+        animation = check_animation_path(args.animation) if args.animation else None
+        if animation is not None:
+            record_every = args.record_every if args.record_every is not None else max(1, args.steps // 60)
+            if record_every < 1:
+                raise SettingsError(f"--record-every must be a whole number ≥ 1, got {record_every}.")
+    except NSTError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     config = TransferConfig(
         size=args.size,
         style_size=args.style_size,
@@ -129,12 +179,16 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device,
         pooling=args.pooling,
         precision=args.precision,
+        record_every=record_every,
+        preserve_colors=args.preserve_colors,
+        style_blend=style_blend,
+        style_masks=style_masks,
     )
     callback = None if args.quiet else LivePreview(figure=False, bar=True, title="stylising")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the status is reported below instead
-            result = stylize(args.content, args.style, config, callback=callback)
+            result = stylize(args.content, list(args.style), config, callback=callback)
     except NSTError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -149,6 +203,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {error} Saved it to {fallback} instead.", file=sys.stderr)
         return 1
     print(f"{result.summary()}\nwrote {written}")
+    if animation is not None:
+        try:
+            print(f"wrote {save_animation(result, animation)} ({len(result.frames)} frames)")
+        except NSTError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     if not result.completed:
         print(f"warning: {result.message}", file=sys.stderr)
         return 1

@@ -8,18 +8,21 @@ one-line message rather than halfway through a run.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from .errors import SettingsError
+from .image_files import ImageSource
 from .optimizers import OPTIMIZERS, Optimizer
 from .speed import PRECISIONS, Precision
 
-__all__ = ["TransferConfig", "DEFAULT_STYLE_LAYERS", "INITS"]
+__all__ = ["TransferConfig", "DEFAULT_STYLE_LAYERS", "INITS", "PRESERVE_COLORS", "blend_weights"]
 
 #: The paper's style layers with equal weights w_l = 1/5 (relu after conv1_1 ... conv5_1).
 DEFAULT_STYLE_LAYERS = {"relu1_1": 0.2, "relu2_1": 0.2, "relu3_1": 0.2, "relu4_1": 0.2, "relu5_1": 0.2}
 INITS = ("content", "noise", "style")
+PRESERVE_COLORS = ("luminance", "histogram")  #: the two methods of Gatys et al. (2016), see :mod:`nst_helpers.colors`
 
 
 @dataclass
@@ -52,6 +55,12 @@ class TransferConfig:
     compile: bool = False  #: wrap the VGG pass in torch.compile (slower on CPU; untested on GPU here)
     winograd: bool | None = None  #: CPU: Winograd convolutions (NNPACK); None: on for CPU fp32 if available
     check_memory: bool = True  #: refuse sizes whose estimated memory exceeds what is free
+    #: keep the content's colours: None, "luminance" (stylise Y only) or "histogram" (recolour the style first)
+    preserve_colors: Literal["luminance", "histogram"] | None = None
+    style_blend: tuple[float, ...] | None = None  #: one weight per style image (scaled to sum 1); None: equal
+    #: one mask per style image (path, PIL image or tensor; white = this style); None: every style everywhere
+    style_masks: Sequence[ImageSource] | None = None
+    record_every: int = 0  #: keep a frame every this many steps for a replay (``result.frames``); 0: none
 
     def validate(self) -> TransferConfig:
         """A checked copy with the layer fields in their canonical form (tuple, dict); raises
@@ -62,6 +71,8 @@ class TransferConfig:
                 raise SettingsError(f"{name} must be a whole number ≥ 1, got {value!r}.")
         for name in ("content_weight", "style_weight", "tv_weight"):
             _check_weight(name, getattr(self, name))
+        if isinstance(self.record_every, bool) or not isinstance(self.record_every, int) or self.record_every < 0:
+            raise SettingsError(f"record_every must be a whole number ≥ 0 (0: no frames), got {self.record_every!r}.")
         if self.content_weight == 0 and self.style_weight == 0:
             raise SettingsError("content_weight and style_weight are both 0: there is nothing to optimise.")
         if self.lr is not None and (
@@ -89,12 +100,59 @@ class TransferConfig:
             raise SettingsError("style_layers is empty but style_weight > 0; name at least one layer.")
         for name, weight in style_layers.items():
             _check_weight(f"Style layer weight for {name}", weight)
-        return replace(self, content_layers=content_layers, style_layers=dict(style_layers))
+        if self.preserve_colors not in (None, *PRESERVE_COLORS):
+            raise SettingsError(
+                f"preserve_colors must be None, 'luminance' or 'histogram', got {self.preserve_colors!r}."
+            )
+        style_blend = None if self.style_blend is None else blend_weights(self.style_blend)
+        style_masks = self.style_masks
+        if style_masks is not None and (isinstance(style_masks, (str, bytes)) or not isinstance(style_masks, Sequence)):
+            style_masks = (style_masks,)  # one mask (a path, PIL image or tensor) for one style
+        return replace(
+            self,
+            content_layers=content_layers,
+            style_layers=dict(style_layers),
+            style_blend=style_blend,
+            style_masks=None if style_masks is None else tuple(style_masks),
+        )
+
+    def check_style_count(self, count: int) -> None:
+        """Raise :class:`SettingsError` unless ``style_blend`` and ``style_masks`` give one entry per style image."""
+        for name in ("style_blend", "style_masks"):
+            value = getattr(self, name)
+            if value is not None and len(value) != count:
+                styles = "is 1 style image" if count == 1 else f"are {count} style images"
+                raise SettingsError(
+                    f"{name} has {len(value)} entries but there {styles}; give one per style image, in the same order."
+                )
 
     @property
     def learning_rate(self) -> float:
         """``lr``, or the optimiser's default."""
         return self.lr if self.lr is not None else (1.0 if self.optimizer == "lbfgs" else 0.02)
+
+
+def blend_weights(blend: Sequence[float] | None, count: int | None = None) -> tuple[float, ...]:
+    """The blend weights scaled to sum 1 (``None``: ``count`` equal weights); :class:`SettingsError` if invalid.
+
+    Each must be a finite number ≥ 0 and not all 0; with ``count``, there must be ``count`` of them.
+    """
+    if blend is None:
+        if not count:
+            raise SettingsError("There must be at least one style image.")
+        return (1.0 / count,) * count
+    if isinstance(blend, (str, bytes)) or not isinstance(blend, Sequence):
+        raise SettingsError(
+            f"style_blend must be a sequence of numbers, one per style image, e.g. (0.7, 0.3); got {blend!r}."
+        )
+    for index, weight in enumerate(blend):
+        _check_weight(f"style_blend[{index}]", weight)
+    total = sum(float(weight) for weight in blend)
+    if total == 0:
+        raise SettingsError("style_blend weights are all 0; give at least one style a weight > 0.")
+    if count is not None and len(blend) != count:
+        raise SettingsError(f"style_blend has {len(blend)} weights for {count} style images; give one per style image.")
+    return tuple(float(weight) / total for weight in blend)
 
 
 def _check_weight(name: str, value: object) -> None:

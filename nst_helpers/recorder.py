@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from .frames import Frame, FrameBuffer
+
 __all__ = ["Recorder", "TERMS"]
 
 #: The columns of a loss row: the weighted terms of Eq. (7) and their sum.
@@ -19,9 +21,14 @@ TERMS = ("content", "style", "tv", "total")
 
 
 class Recorder:
-    """Loss rows, the last and the best image of a run that starts at ``start`` ([1, 3, H, W])."""
+    """Loss rows, the last and the best image of a run that starts at ``start`` ([1, 3, H, W]).
 
-    def __init__(self, start: torch.Tensor) -> None:
+    With a :class:`~nst_helpers.frames.FrameBuffer` as ``frames`` it also keeps
+    snapshots for a replay (only at the steps the buffer asks for).
+    """
+
+    def __init__(self, start: torch.Tensor, frames: FrameBuffer | None = None) -> None:
+        self.frames = frames
         self.rows: list[torch.Tensor] = []  # one [content, style, tv, total] row per step, on the device
         self.best_loss = torch.tensor(float("inf"), device=start.device)
         self.best_step = torch.tensor(0, device=start.device)
@@ -43,7 +50,17 @@ class Recorder:
             self.best_loss = torch.where(better, total, self.best_loss)
             self.best_step = torch.where(better, torch.full_like(self.best_step, self.steps), self.best_step)
             self.best_image.copy_(torch.where(better, image.detach(), self.best_image))
+            if self.frames is not None and self.frames.wants(self.steps):
+                self.frames.add(self.steps, image, self.rows[-1])
         return total
+
+    def replay(self) -> list[Frame]:
+        """The recorded frames, ending with the last evaluated image if its loss is finite ([] if not recording)."""
+        if self.frames is None:
+            return []
+        if self.rows and self.last_total_is_finite():
+            self.frames.add(self.steps, self.last_image, self.rows[-1])
+        return self.frames.frames()
 
     def last_total_is_finite(self) -> bool:
         """Whether the latest total loss is finite (True before any step); reads one value."""

@@ -20,17 +20,18 @@ import copy
 import math
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
 
 from .config import TransferConfig
-from .data import is_sample_name, sample_image
+from .control import as_image, colour_callback, colour_inputs, load_masks, load_styles, restore_result_colours
 from .devices import is_out_of_memory, pick_device, release_memory
 from .errors import SettingsError
-from .images import ImageSource, load_image, resize_image, save_image, show_images
+from .frames import Frame, FrameBuffer
+from .images import ImageSource, resize_image, save_image, show_images
 from .memory import MemoryModel
 from .objective import Objective
 from .optimizers import BudgetSpent, make_optimizer, run_chunk
@@ -72,6 +73,7 @@ class TransferResult:
     device: str
     status: Status = "completed"  #: completed | interrupted | stopped | non_finite | out_of_memory
     message: str = ""
+    frames: list[Frame] = field(default_factory=list)  #: snapshots for a replay (``record_every``; see frames.py)
 
     @property
     def completed(self) -> bool:
@@ -101,7 +103,7 @@ class TransferResult:
 
 def stylize(
     content: ImageSource,
-    style: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
     config: TransferConfig | None = None,
     *,
     model: VGGFeatures | None = None,
@@ -114,7 +116,9 @@ def stylize(
         content, style: sample names (``"tubingen"``), paths, URLs, bytes,
             PIL images or image tensors ``[1, 3, H, W]`` in [0, 1] (tensors
             are used at their size; everything else is resized to
-            ``config.size`` / ``config.style_size``).
+            ``config.size`` / ``config.style_size``). ``style`` may be a list
+            of images: their Gram matrices are blended (``config.style_blend``)
+            or each painted where its mask says (``config.style_masks``).
         config: a :class:`TransferConfig`; ``overrides`` replace its fields
             (``stylize(c, s, steps=50, style_weight=1e4)``).
         model: a :class:`~nst_helpers.vgg.VGGFeatures`; default
@@ -128,8 +132,11 @@ def stylize(
     """
     config = replace(config or TransferConfig(), **overrides).validate()
     device = pick_device(config.device)
-    content_image = _as_image(content, config.size)  # bad images fail before any weights are loaded
-    style_image = _as_image(style, config.style_size or config.size)
+    photo = as_image(content, config.size)  # bad images (and masks) fail before any weights are loaded
+    style_images = load_styles(style, config)
+    masks = load_masks(config, photo)
+    content_image, style_images = colour_inputs(config, photo, style_images)  # preserve_colors (control.py)
+    style_image = style_images[0]
     model = _on_device(model if model is not None else load_vgg(pooling=config.pooling, device=device), device)
     content_layers = model.check_layers(config.content_layers)
     model.check_layers(config.style_layers)
@@ -137,7 +144,8 @@ def stylize(
     content_layers = content_layers if config.content_weight > 0 else []
     style_layers = dict(config.style_layers) if config.style_weight > 0 else {}
     layers = list(dict.fromkeys(content_layers + list(style_layers)))
-    _check_min_size(model.min_input_size(layers), content=content_image, style=style_image)
+    styles_by_label = {("style" if i == 0 else f"style #{i + 1}"): image for i, image in enumerate(style_images)}
+    _check_min_size(model.min_input_size(layers), content=content_image, **styles_by_label)
     speed = resolve_speed(device, config.precision, config.channels_last, config.winograd, config.compile)
     memory = MemoryModel(model, layers, speed.precision)
     height, width = content_image.shape[-2:]
@@ -150,7 +158,9 @@ def stylize(
         objective = Objective(
             model,
             content_image,
-            style_image,
+            [style_image] + [image.to(device) for image in style_images[1:]],
+            style_blend=config.style_blend,
+            style_masks=masks,
             content_layers=content_layers,
             style_layers=style_layers,
             content_weight=config.content_weight,
@@ -168,7 +178,8 @@ def stylize(
     if out_of_memory:  # outside the except block, so the failed step's tensors can be freed
         release_memory(device)
         raise SettingsError(memory.out_of_memory_message(height, width, device, 0))
-    return _optimise(objective, start, config, memory, callback)
+    result = _optimise(objective, start, config, memory, colour_callback(callback, photo, config))
+    return restore_result_colours(result, photo, config)  # luminance mode: the content's chroma back
 
 
 class _NonFinite(Exception):
@@ -185,7 +196,8 @@ def _optimise(
     """The loop: chunks of ``preview_every`` evaluations, the callback between chunks."""
     x = start.requires_grad_(True)
     optimizer = make_optimizer(config.optimizer, x, config.learning_rate, config.preview_every)
-    recorder, budget = Recorder(start), config.steps
+    recorder = Recorder(start, FrameBuffer(config.record_every) if config.record_every else None)
+    budget = config.steps
 
     def evaluate() -> torch.Tensor:
         if recorder.steps >= budget:
@@ -284,17 +296,8 @@ def _result(
         device=device,
         status=status,
         message=message,
+        frames=recorder.replay(),
     )
-
-
-def _as_image(source: ImageSource, max_size: int) -> torch.Tensor:
-    if isinstance(source, str) and is_sample_name(source):
-        source = sample_image(source)
-    if isinstance(source, torch.Tensor):
-        # Already-loaded tensors are used at their size; load_image checks shape, dtype (uint8 → /255)
-        # and values, and makes them contiguous float32 on the CPU (L-BFGS needs a contiguous image).
-        return load_image(source, max_size=None)
-    return load_image(source, max_size=max_size)
 
 
 def _on_device(model: VGGFeatures, device: torch.device) -> VGGFeatures:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Callable
+from typing import Literal
 
 import ipywidgets as widgets
 import torch
@@ -27,6 +28,7 @@ __all__ = [
     "SLIDER_LAYOUT",
     "THUMBNAIL_PX",
     "ImagePicker",
+    "StyleMix",
     "WeightSlider",
     "set_tooltip",
     "uploaded_files",
@@ -39,6 +41,8 @@ __all__ = [
 
 SLIDER_STYLE = {"description_width": "120px"}  #: room for the longest description, "smoothness (TV)"
 SLIDER_LAYOUT = {"width": "430px"}
+COLUMN_WIDTH = "270px"  #: one image column of the panel (three fit beside each other in a notebook)
+COLUMN_LAYOUT = {"width": COLUMN_WIDTH, "margin": "0 12px 0 0"}
 THUMBNAIL_PX = 160  #: longest side of the image thumbnails; gallery cards are this wide plus a margin
 GIVEN = "<given>"  #: dropdown value of an uploaded (or passed-in) image
 
@@ -118,8 +122,8 @@ class ImagePicker:
         self.dropdown = widgets.Dropdown(description=role, style=SLIDER_STYLE)
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description=f"own {role}")
         self.thumbnail = widgets.Image(format="png", layout={"max_width": f"{THUMBNAIL_PX}px"})
-        self.credit = widgets.HTML(layout={"width": "300px"})
-        self.box = widgets.VBox([self.dropdown, self.upload, self.thumbnail, self.credit])
+        self.credit = widgets.HTML(layout={"width": COLUMN_WIDTH})
+        self.box = widgets.VBox([self.dropdown, self.upload, self.thumbnail, self.credit], layout=COLUMN_LAYOUT)
         self.given: tuple[str, ImageSource] | None = None
         self._refilling = False  # True while the options are replaced (the value passes through None)
         sample = find_sample(start) if isinstance(start, str) else None
@@ -199,6 +203,83 @@ class ImagePicker:
             self.say(f"Using {name} as the {self.role} image.")
 
 
+class StyleMix:
+    """A second style with a blend slider, and the colour choice (Gatys et al. 2016): the panel's "Going further" box.
+
+    Args:
+        second: the second style at the start (a sample name or any image, as for :class:`ImagePicker`).
+        say: the panel's status line, for uploads.
+
+    Attributes: ``picker`` (an :class:`ImagePicker` for the second style),
+    ``blend_slider`` (the first style's share of the blend: 1 = first style
+    only, the default; 0 = second only), ``colors_dropdown`` (``"painting"``,
+    ``"luminance"`` or ``"histogram"``; :attr:`preserve_colors` turns it into
+    the config's value) and ``box``.
+    """
+
+    def __init__(self, second: ImageSource, say: Callable[..., None]):
+        self.picker = ImagePicker("style", second, say=say)
+        self.picker.dropdown.description = "second style"
+        self.picker.upload.description = "own second style"
+        self.blend_slider = widgets.FloatSlider(
+            value=1.0,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="style blend",
+            readout_format=".0%",
+            continuous_update=False,
+            style=SLIDER_STYLE,
+            layout={"width": COLUMN_WIDTH},
+        )
+        set_tooltip(
+            self.blend_slider, "share of the first style: 1 = it alone, 0.5 = Grams mixed half and half, 0 = the second"
+        )
+        self.colors_dropdown = widgets.Dropdown(
+            options=[
+                ("the painting's", "painting"),  # not None: ipywidgets shows a None value as no selection
+                ("photo's: luminance only", "luminance"),
+                ("photo's: histogram", "histogram"),
+            ],
+            value="painting",
+            description="colours",
+            style=SLIDER_STYLE,
+        )
+        set_tooltip(
+            self.colors_dropdown,
+            "keep the photo's colours (Gatys et al. 2016): stylise luminance only, or recolour the painting first",
+        )
+        self.box = widgets.VBox([self.blend_slider, self.colors_dropdown, self.picker.box], layout=COLUMN_LAYOUT)
+
+    @property
+    def preserve_colors(self) -> Literal["luminance", "histogram"] | None:
+        """``TransferConfig.preserve_colors`` for the dropdown's choice (None: the painting's colours)."""
+        value = self.colors_dropdown.value
+        return value if value in ("luminance", "histogram") else None
+
+    def blend(self) -> tuple[float, float] | None:
+        """``(share, 1 - share)`` when both styles are used, else None."""
+        share = float(self.blend_slider.value)
+        return (share, 1.0 - share) if 0 < share < 1 else None
+
+    def styles(self, first: torch.Tensor, max_size: int) -> torch.Tensor | list[torch.Tensor]:
+        """What :func:`~nst_helpers.stylize` gets as ``style``: the first style, the second, or both."""
+        share = float(self.blend_slider.value)
+        if share >= 1:
+            return first
+        second = self.picker.image(max_size)
+        return second if share <= 0 else [first, second]
+
+    def describe(self, first: str) -> str:
+        """The style(s) in words: ``"starry_night"`` or ``"starry_night 70% + great_wave 30%"``."""
+        share = float(self.blend_slider.value)
+        if share >= 1:
+            return first
+        if share <= 0:
+            return self.picker.label
+        return f"{first} {share:.0%} + {self.picker.label} {1 - share:.0%}"
+
+
 def format_number(value: float) -> str:
     """A weight in three significant digits: ``0.2``, ``1e+03``."""
     return f"{value:.3g}"
@@ -235,7 +316,8 @@ def gallery_card(number: int, settings: dict, result: TransferResult) -> widgets
     lines = [
         f"#{number} {settings['content']} × {settings['style']}",
         f"{settings['size']} px · {settings['steps']} steps · {settings['optimizer']} · from {settings['init']}",
-        f"β/α {format_number(settings['style/content'])} · TV {_tv_words(settings)}",
+        f"β/α {format_number(settings['style/content'])} · TV {_tv_words(settings)}"
+        + (f" · colours: {settings['colours']}" if settings.get("colours") else ""),
         f"layers: {layers}",
         f"{loss} · {result.seconds:.0f} s · {result.status}",
     ]

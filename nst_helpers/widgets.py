@@ -52,6 +52,7 @@ from .widget_parts import (
     SLIDER_LAYOUT,
     SLIDER_STYLE,
     ImagePicker,
+    StyleMix,
     WeightSlider,
     gallery_card,
     heading,
@@ -99,6 +100,8 @@ class StylePanel:
         gallery: ``(settings, result)`` of every run, oldest first.
         image_pickers: the :class:`~nst_helpers.widget_parts.ImagePicker`
             of each role, ``"content"`` and ``"style"``.
+        style_mix: a :class:`~nst_helpers.widget_parts.StyleMix`: the second
+            style (``second_style``), the blend slider and the colour choice.
         layer_sliders, ratio_slider, tv_slider, steps_slider, size_slider,
         optimizer_dropdown, init_dropdown, content_picker, style_picker,
         content_upload, style_upload, run_button: the controls, for code
@@ -110,6 +113,7 @@ class StylePanel:
         content: ImageSource = DEFAULT_CONTENT,
         style: ImageSource = DEFAULT_STYLE,
         *,
+        second_style: ImageSource = "vangogh_wheat_field",
         size: int | None = None,
         steps: int | None = None,
         config: TransferConfig | None = None,
@@ -122,6 +126,7 @@ class StylePanel:
         self.gallery: list[tuple[dict, TransferResult]] = []
         self.last_preview: WidgetPreview | None = None
         self._build_image_pickers(content, style)
+        self.style_mix = StyleMix(second_style, say=self._say)
         self._build_weight_sliders()
         self._build_run_settings(size or (512 if self.device.type == "cuda" else 256), steps or self.base_config.steps)
         self._build_run_controls()
@@ -205,7 +210,7 @@ class StylePanel:
 
     def _layout(self) -> widgets.VBox:
         """Images on top, weights beside run settings, buttons, progress, preview, gallery."""
-        images = widgets.HBox([picker.box for picker in self.image_pickers.values()])
+        images = widgets.HBox([picker.box for picker in self.image_pickers.values()] + [self.style_mix.box])
         weights = widgets.VBox(
             [heading("Style layers w_l (log scale)")]
             + [w.box for w in self._layer_weights.values()]
@@ -247,6 +252,8 @@ class StylePanel:
             style_weight=alpha * self._ratio.weight,
             tv_weight=self._tv.weight,
             style_layers={name: w.weight for name, w in self._layer_weights.items() if not w.off},
+            preserve_colors=self.style_mix.preserve_colors,
+            style_blend=self.style_mix.blend(),
             device=str(self.device),
             preview_every=max(1, min(self.base_config.preview_every, steps // 5)),  # at least ~5 frames a run
         )
@@ -256,7 +263,8 @@ class StylePanel:
         config = self.config()
         return {
             "content": self.image_pickers["content"].label,
-            "style": self.image_pickers["style"].label,
+            "style": self.style_mix.describe(self.image_pickers["style"].label),
+            "colours": config.preserve_colors,
             "size": config.size,
             "steps": config.steps,
             "optimizer": config.optimizer,
@@ -273,7 +281,8 @@ class StylePanel:
         config = self.config().validate()  # bad settings fail here, before any image is loaded
         settings = self.settings()
         content = self.image_pickers["content"].image(config.size)
-        style = self.image_pickers["style"].image(config.style_size or config.size)
+        style_size = config.style_size or config.size
+        style = self.style_mix.styles(self.image_pickers["style"].image(style_size), style_size)  # one or two
         number = len(self.gallery) + 1
         preview = WidgetPreview(self.preview_image, self.progress_bar, self.progress_text, title=f"run #{number}")
         self.last_preview = preview

@@ -122,3 +122,22 @@ def fake_result(image: torch.Tensor, config=None, seconds: float = 0.01):
         config=config,
         device="cpu",
     )
+
+
+def fake_replay(count: int = 6, height: int = 24, width: int = 32, steps: int = 30):
+    """A TransferResult with ``count`` recorded frames, each one flat colour (frame i: red = 40·i), and a history."""
+    from nst_helpers import Frame
+
+    result = fake_result(torch.rand(1, 3, height, width))
+    total = [2.0 / (1 + step) for step in range(steps)]
+    result.history = {"content": [0.1] * steps, "style": total, "tv": [0.0] * steps, "total": total}
+    result.steps = steps
+    marks = [1] + [round(steps * (i + 1) / (count - 1)) for i in range(count - 1)]
+    result.frames = []
+    for index, step in enumerate(marks[:count]):
+        image = torch.zeros(3, height, width, dtype=torch.uint8)
+        image[0] = 40 * index
+        image[2] = 200
+        losses = {"content": 0.1, "style": total[step - 1], "tv": 0.0, "total": total[step - 1]}
+        result.frames.append(Frame(step, image, losses))
+    return result

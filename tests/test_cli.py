@@ -248,3 +248,82 @@ def test_interrupt_before_the_run_starts_is_exit_130_with_nothing_written(pair, 
     import nst_helpers.__main__ as cli
 
     assert "130" in cli.__doc__
+
+
+def test_cli_blends_styles_with_masks_and_keeps_colours(pair, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NST_WEIGHTS", "random")
+    second = tmp_path / "second.png"
+    save_image(smooth_image(30, 50, seed=4), second)
+    top, bottom = tmp_path / "top.png", tmp_path / "bottom.png"
+    mask = Image.new("L", (64, 48), 0)
+    mask.paste(255, (0, 0, 64, 24))
+    mask.save(top)
+    Image.eval(mask, lambda value: 255 - value).save(bottom)
+    out = tmp_path / "blend.png"
+    common = [str(pair[0]), str(pair[1]), str(second), "--size", "48", "--steps", "4", "--quiet", "--device", "cpu"]
+    options = ["--style-blend", "0.7,0.3", "--style-masks", f"{top},{bottom}", "--preserve-colors", "luminance"]
+    assert main([*common, "-o", str(out), *options]) == 0
+    assert Image.open(out).size == (48, 36) and "wrote" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    assert main([*common, "--preserve-colors", "histogram"]) == 0  # default name joins the styles
+    assert (tmp_path / "outputs" / "content_style+second.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--style-blend", "0.7"], "error: style_blend has 1 entries but there are 2 style images"),
+        (["--style-blend", "0.7,x"], "error: --style-blend takes numbers separated by commas"),
+        (["--style-blend", "0,0"], "error: style_blend weights are all 0"),
+        (["--style-blend", "1,-1"], "error: style_blend[1] must be a finite number ≥ 0"),
+        (["--style-masks", "MASK"], "error: style_masks has 1 entries but there are 2 style images"),
+        (["--style-masks", "COLOUR,MASK"], "error: style mask #1 ("),
+        (["--style-masks", "SQUARE,MASK"], "aspect 1.00) but the content image is 64x48"),
+    ],
+)
+def test_cli_bad_blends_and_masks_are_one_line_errors(pair, tmp_path, monkeypatch, capsys, options, message):
+    monkeypatch.setenv("NST_WEIGHTS", "random")
+    files = {"MASK": tmp_path / "mask.png", "COLOUR": tmp_path / "colour.png", "SQUARE": tmp_path / "square.png"}
+    Image.new("L", (64, 48), 255).save(files["MASK"])
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(files["COLOUR"])
+    Image.new("L", (48, 48), 255).save(files["SQUARE"])
+    for name, path in files.items():
+        options = [option.replace(name, str(path)) for option in options]
+    args = [str(pair[0]), str(pair[1]), str(pair[1]), "--size", "64", "--steps", "1", "--quiet", "--device", "cpu"]
+    assert main([*args, *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cli_refuses_an_unknown_preserve_colors_value(pair, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main([str(pair[0]), str(pair[1]), "--preserve-colors", "yuv"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "invalid choice: 'yuv'" in err and "Traceback" not in err
+
+
+def test_cli_writes_an_animation_of_the_run(pair, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NST_WEIGHTS", "random")
+    out, gif = tmp_path / "result.png", tmp_path / "replay" / "run.gif"
+    args = [str(pair[0]), str(pair[1]), "-o", str(out), "--size", "32", "--steps", "6", "--quiet", "--device", "cpu"]
+    assert main([*args, "--animation", str(gif), "--record-every", "2"]) == 0
+    with Image.open(gif) as replay:
+        assert replay.n_frames == 4  # steps 1, 2, 4, 6
+    assert f"wrote {gif} (4 frames)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "match"),
+    [("run.webm", [], "gif or .mp4"), ("run.mp4", [], "needs ffmpeg"), ("run.gif", ["--record-every", "0"], "≥ 1")],
+)
+def test_cli_refuses_an_animation_it_cannot_write_before_running(
+    pair, tmp_path, monkeypatch, capsys, name, extra, match
+):
+    from matplotlib import animation
+
+    monkeypatch.setattr(animation.writers, "is_available", lambda writer: False)
+    monkeypatch.setattr(transfer_module, "Objective", None)  # the run must not start
+    out = tmp_path / "out.png"
+    code = main([str(pair[0]), str(pair[1]), "-o", str(out), "--animation", str(tmp_path / name), *extra])
+    error = capsys.readouterr().err
+    assert code == 2 and error.startswith("error: ") and match in error and len(error.strip().splitlines()) == 1

@@ -44,6 +44,9 @@ def test_invalid_settings_are_refused(field, value, match):
         ({"lr": "fast"}, "lr must be a positive number"),
         ({"style_layers": {"relu1_1": -1.0}}, "Style layer weight for relu1_1"),
         ({"style_layers": {"relu1_1": "heavy"}}, "Style layer weight for relu1_1"),
+        ({"record_every": -1}, "record_every must be a whole number ≥ 0"),
+        ({"record_every": 2.5}, "record_every must be a whole number"),
+        ({"record_every": True}, "record_every must be a whole number"),
     ],
 )
 def test_negative_or_zero_steps_weights_and_sizes(overrides, match):

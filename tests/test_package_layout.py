@@ -25,13 +25,14 @@ FLOORS = {
             "losses",
             "fastconv",
             "lbfgs",
-        ],
+        ]
+        + ["colors", "masks"],
         1,
     ),
-    **dict.fromkeys(["speed", "memory", "objective", "optimizers", "recorder", "config"], 2),
+    **dict.fromkeys(["speed", "memory", "objective", "optimizers", "frames", "recorder", "config", "control"], 2),
     "transfer": 3,
-    **dict.fromkeys(["plots", "preview"], 4),
-    **dict.fromkeys(["widgets", "widget_parts", "__main__", "__init__"], 5),
+    **dict.fromkeys(["plots", "preview", "animation", "paper"], 4),
+    **dict.fromkeys(["widgets", "widget_parts", "replay_widget", "__main__", "__init__"], 5),
 }
 MODULES = sorted(path.stem for path in PACKAGE.glob("*.py"))
 

@@ -563,3 +563,22 @@ def test_result_saved_to_an_unwritable_path_stays_in_memory(tmp_path, vgg19_rand
         result.save(blocker / "out.png")
     assert torch.equal(result.image, before)
     assert result.save(tmp_path / "elsewhere.png").is_file()
+
+
+def test_record_every_keeps_frames_with_their_step_and_loss_ending_with_the_result(vgg19_random):
+    result = stylize(smooth_image(), stripes_image(), model=vgg19_random, record_every=4, **{**SMALL, "steps": 14})
+    assert [frame.step for frame in result.frames] == [1, 4, 8, 12, 14]
+    for frame in result.frames:
+        assert frame.losses["total"] == pytest.approx(result.history["total"][frame.step - 1])
+        assert frame.image.dtype == torch.uint8 and frame.image.shape == (3, 48, 64) and frame.scale == 0
+    assert torch.equal(result.frames[-1].image, (result.image[0] * 255).round().to(torch.uint8))
+    assert torch.equal(result.frames[0].image, (smooth_image()[0] * 255).round().to(torch.uint8))  # the start
+    assert stylize(smooth_image(), stripes_image(), model=vgg19_random, **SMALL).frames == []  # off by default
+
+
+def test_frames_stay_bounded_in_a_long_run(vgg19_random, monkeypatch):
+    monkeypatch.setattr(transfer_module.FrameBuffer.__init__, "__defaults__", (6, 512))  # max_frames 6
+    result = stylize(smooth_image(32, 32), stripes_image(32, 32), model=vgg19_random, optimizer="adam",
+                     record_every=1, **{**SMALL, "steps": 40})  # fmt: skip
+    steps = [frame.step for frame in result.frames]
+    assert len(steps) <= 6 and steps[0] == 1 and steps[-1] == 40

@@ -20,7 +20,9 @@ from nst_helpers.widgets import StylePanel  # noqa: E402
 def _panel(**kwargs):
     """A panel on test tensors (no sample images needed), small and on the CPU."""
     return StylePanel(
-        smooth_image(48, 64), stripes_image(40, 40), **{"size": 48, "steps": 5, "device": "cpu", **kwargs}
+        smooth_image(48, 64),
+        stripes_image(40, 40),
+        **{"second_style": smooth_image(30, 40, seed=9), "size": 48, "steps": 5, "device": "cpu", **kwargs},
     )
 
 
@@ -177,3 +179,32 @@ def test_real_run_with_random_weights_fills_preview_and_gallery(monkeypatch):
     assert "layers 1_1 2_1 3_1 4_1 5_1" in figure.axes[0].get_title()
     panel.clear_gallery()
     assert panel.gallery == [] and panel.gallery_box.children == ()
+
+
+def test_second_style_blend_slider_and_colours_reach_stylize(fake_stylize):
+    panel = _panel()
+    mix = panel.style_mix
+    assert (
+        mix.blend_slider.value == 1
+        and mix.colors_dropdown.value == "painting"
+        and mix.preserve_colors is None
+        and not mix.blend_slider.continuous_update
+    )
+    panel.run()
+    assert isinstance(fake_stylize[-1]["style"], torch.Tensor)  # one style, as before
+    assert fake_stylize[-1]["config"].style_blend is None and fake_stylize[-1]["config"].preserve_colors is None
+    mix.blend_slider.value, mix.colors_dropdown.value = 0.7, "luminance"
+    assert len(fake_stylize) == 1  # moving them started nothing
+    panel.run()
+    first, second = fake_stylize[-1]["style"]
+    assert first.shape == (1, 3, 48, 48) and second.shape == (1, 3, 36, 48)
+    config = fake_stylize[-1]["config"]
+    assert config.style_blend == pytest.approx((0.7, 0.3)) and config.preserve_colors == "luminance"
+    settings, _result = panel.gallery[-1]
+    assert settings["style"] == "your image 70% + your image 30%" and settings["colours"] == "luminance"
+    card_text = panel.gallery_box.children[-1].children[1].value
+    assert "70% + your image 30%" in card_text and "colours: luminance" in card_text
+    mix.blend_slider.value, mix.colors_dropdown.value = 0.0, "histogram"
+    panel.run()
+    assert fake_stylize[-1]["style"].shape == (1, 3, 36, 48)  # the second style alone
+    assert fake_stylize[-1]["config"].preserve_colors == "histogram"
