@@ -31,7 +31,7 @@ from .config import TransferConfig
 from .data import DEFAULT_CONTENT, DEFAULT_STYLE, SAMPLES, is_sample_name, list_samples
 from .errors import ImageSaveError, NSTError, SettingsError
 from .preview import LivePreview
-from .transfer import stylize
+from .transfer import TransferResult, stylize
 
 DEFAULTS = TransferConfig()
 
@@ -149,22 +149,33 @@ def _run(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return 2
     output = Path(args.output or f"outputs/{_stem(args.content)}_{'+'.join(_stem(s) for s in args.style)}.png")
-    try:
-        style_blend = _numbers(args.style_blend, "--style-blend")
-    except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    style_masks = None if args.style_masks is None else tuple(args.style_masks.split(","))
-    record_every = 0
-    try:  # before the run: a wrong suffix, no ffmpeg, no frames
-        animation = check_animation_path(args.animation) if args.animation else None
-        if animation is not None:
-            record_every = args.record_every if args.record_every is not None else max(1, args.steps // 60)
-            if record_every < 1:
-                raise SettingsError(f"--record-every must be a whole number ≥ 1, got {record_every}.")
+    try:  # before the run: bad numbers, a wrong animation suffix, no ffmpeg
+        config, animation = _config(args)
     except NSTError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    callback = None if args.quiet else LivePreview(figure=False, bar=True, title="stylising")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the status is reported below instead
+            result = stylize(args.content, list(args.style), config, callback=callback)
+    except NSTError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted before the optimisation started; nothing to save.", file=sys.stderr)
+        return 130
+    return _save(result, output, animation)
+
+
+def _config(args: argparse.Namespace) -> tuple[TransferConfig, Path | None]:
+    """The run's settings and the animation's path (if any); raises NSTError for bad values."""
+    animation = check_animation_path(args.animation) if args.animation else None
+    record_every = 0
+    if animation is not None:
+        record_every = args.record_every if args.record_every is not None else max(1, args.steps // 60)
+        if record_every < 1:
+            raise SettingsError(f"--record-every must be a whole number ≥ 1, got {record_every}.")
     config = TransferConfig(
         size=args.size,
         style_size=args.style_size,
@@ -181,20 +192,14 @@ def _run(args: argparse.Namespace) -> int:
         precision=args.precision,
         record_every=record_every,
         preserve_colors=args.preserve_colors,
-        style_blend=style_blend,
-        style_masks=style_masks,
+        style_blend=_numbers(args.style_blend, "--style-blend"),
+        style_masks=None if args.style_masks is None else tuple(args.style_masks.split(",")),
     )
-    callback = None if args.quiet else LivePreview(figure=False, bar=True, title="stylising")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # the status is reported below instead
-            result = stylize(args.content, list(args.style), config, callback=callback)
-    except NSTError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted before the optimisation started; nothing to save.", file=sys.stderr)
-        return 130
+    return config, animation
+
+
+def _save(result: TransferResult, output: Path, animation: Path | None) -> int:
+    """Write the picture (elsewhere if ``output`` cannot be written) and the animation; the exit status."""
     try:
         written = result.save(output)
     except ImageSaveError as error:
