@@ -19,9 +19,13 @@ endif
 export MPLBACKEND ?= Agg
 
 DEMO_ARGS ?= --size 256 --steps 200 -o outputs/demo.png
-LINTED     = nst_helpers tests benchmarks notebooks
+LINTED     = nst_helpers tests benchmarks notebooks tools
+# test-widgets7: Colab preinstalls ipywidgets 7.7 (7.7.1 today); the widget tests run under it too.
+IPYWIDGETS7 ?= 7.7.1
+VENV7        = $(VENV)/widgets7
+WIDGET_TESTS = tests/test_uploads.py tests/test_widget_parts.py tests/test_widgets.py tests/test_replay_widget.py
 
-.PHONY: demo test test-fast test-browser lint format hooks bench clean
+.PHONY: demo test test-fast test-browser test-widgets7 lint format hooks bench set-repo-url clean
 
 $(BIN)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +50,22 @@ test-fast: $(BIN)/.installed
 test-browser: $(BIN)/.installed
 	NST_QUICK=1 NST_WEIGHTS=$${NST_WEIGHTS:-random} $(BIN)/python -m pytest -q -m browser tests/browser
 
-## lint: ruff (lint + format check) over code, tests, benchmarks and notebooks; mypy over the package
+## test-widgets7: the widget tests under ipywidgets $(IPYWIDGETS7), the version Colab preinstalls
+test-widgets7: $(VENV7)/.installed
+	$(VENV7)/bin/python -c "import ipywidgets; print('ipywidgets', ipywidgets.__version__)"
+	$(VENV7)/bin/python -m pytest -q -p no:cacheprovider -W 'ignore:The `ipykernel.comm.Comm` class:DeprecationWarning' $(WIDGET_TESTS)
+
+# A small venv inside .venv: ipywidgets 7.7 and its own dependencies, over .venv's packages (torch is
+# not installed twice: a .pth file adds .venv's site-packages after the venv's own, so 7.7 wins).
+$(VENV7)/.installed: $(BIN)/.installed
+	$(BIN)/python -m venv --clear $(VENV7)
+	$(BIN)/python -c 'import sysconfig; print("import site; site.addsitedir(%r)" % sysconfig.get_paths()["purelib"])' \
+	  > "$$($(VENV7)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/nst_main_venv.pth"
+	$(VENV7)/bin/python -m pip install --quiet "ipywidgets==$(IPYWIDGETS7)"
+	$(VENV7)/bin/python -c "import ipywidgets, torch; assert ipywidgets.__version__ == '$(IPYWIDGETS7)', ipywidgets.__version__"
+	touch $@
+
+## lint: ruff (lint + format check) over code, tests, benchmarks, notebooks and tools; mypy over the package
 lint: $(BIN)/.installed
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
@@ -61,9 +80,18 @@ format: $(BIN)/.installed
 hooks: $(BIN)/.installed
 	$(BIN)/nbstripout --install --attributes .gitattributes
 
+## set-repo-url: move the project to another GitHub repository: make set-repo-url URL=https://github.com/OWNER/NAME
+set-repo-url: $(BIN)/.installed
+	$(BIN)/python tools/set_repo_url.py "$(URL)"
+
 ## bench: speed table (see README, Performance, and benchmarks/README.md)
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench.py
+
+## gpu-check: on a CUDA machine, < 5 min: s/step per precision, TFLOP/s, syncs, preview, memory -> outputs/gpu_check.json
+.PHONY: gpu-check
+gpu-check: $(BIN)/.installed
+	$(BIN)/python benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf outputs .pytest_cache

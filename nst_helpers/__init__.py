@@ -29,7 +29,7 @@ from .paper import (
     relative_style_weight,
 )
 from .plots import plot_feature_maps, plot_gram, plot_losses
-from .preview import LivePreview, WidgetPreview, draw_progress, in_notebook, png_bytes
+from .preview import LivePreview, ProgressFigure, WidgetPreview, draw_progress, in_notebook, png_bytes
 from .recorder import Recorder
 from .speed import SpeedOptions, resolve_speed
 from .transfer import Progress, TransferResult, stylize
@@ -59,6 +59,7 @@ __all__ = [
     "ImageLoadError",
     "ImageSaveError",
     "LivePreview",
+    "ProgressFigure",
     "MemoryModel",
     "NSTError",
     "Objective",

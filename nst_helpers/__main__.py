@@ -4,6 +4,8 @@ CONTENT and STYLE are sample names (``python -m nst_helpers --list``),
 paths or URLs; several STYLEs are blended (``--style-blend 0.7,0.3``) or
 painted in regions (``--style-masks sky.png,ground.png``), and
 ``--preserve-colors luminance|histogram`` keeps the content's colours.
+``--scales auto`` paints coarse to fine (``none``: at one size) and
+``--style-scale 0.5`` makes the brush strokes smaller.
 With no arguments it stylises the default sample pair (Tübingen in the
 style of The Starry Night) and says where it wrote the result. Exit status:
 
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from .animation import check_animation_path, save_animation
@@ -31,7 +34,8 @@ from .config import TransferConfig
 from .data import DEFAULT_CONTENT, DEFAULT_STYLE, SAMPLES, is_sample_name, list_samples
 from .errors import ImageSaveError, NSTError, SettingsError
 from .preview import LivePreview
-from .transfer import TransferResult, stylize
+from .pyramid import parse_scales
+from .transfer import Progress, TransferResult, stylize
 
 DEFAULTS = TransferConfig()
 
@@ -58,6 +62,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", help="where to write the result (default: outputs/CONTENT_STYLE.png)")
     parser.add_argument("--size", type=int, default=DEFAULTS.size, help="longest side in px (default: %(default)s)")
     parser.add_argument("--style-size", type=int, default=None, help="longest side of the style image in px")
+    parser.add_argument(
+        "--style-scale",
+        type=float,
+        default=None,
+        help="style image size relative to the content's (brush-stroke size: 0.5 finer, 2 coarser)",
+    )
+    parser.add_argument(
+        "--scales",
+        default=DEFAULTS.scales if isinstance(DEFAULTS.scales, str) else ",".join(map(str, DEFAULTS.scales)),
+        metavar="auto|none|S1,S2,...",
+        help="coarse to fine: auto (halve down to 128-255 px), none (one size) or the coarser sizes in px "
+        "(default: %(default)s); --steps counts the steps of all sizes",
+    )
+    parser.add_argument("--scale-steps", metavar="N1,N2,...", help="steps per size, coarsest first (sum: the steps)")
     parser.add_argument("--steps", type=int, default=DEFAULTS.steps, help="VGG evaluations (default: %(default)s)")
     parser.add_argument("--optimizer", choices=("lbfgs", "adam"), default=DEFAULTS.optimizer)
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: 1 for L-BFGS, 0.02 for Adam)")
@@ -126,6 +144,14 @@ def _numbers(text: str | None, option: str) -> tuple[float, ...] | None:
         raise SettingsError(f"{option} takes numbers separated by commas, e.g. 0.7,0.3; got {text!r}.") from None
 
 
+def _whole_numbers(text: str, option: str) -> tuple[int, ...]:
+    """``"240,60"`` → ``(240, 60)``; anything else is a one-line SettingsError."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise SettingsError(f"{option} takes whole numbers separated by commas, e.g. 240,60; got {text!r}.") from None
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -154,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
     except NSTError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    callback = None if args.quiet else LivePreview(figure=False, bar=True, title="stylising")
+    callback = None if args.quiet else _saying_the_plan(LivePreview(figure=False, bar=True, title="stylising"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the status is reported below instead
@@ -168,6 +194,17 @@ def _run(args: argparse.Namespace) -> int:
     return _save(result, output, animation)
 
 
+def _saying_the_plan(callback: Callable[[Progress], object]) -> Callable[[Progress], object]:
+    """``callback``, after printing the run's scales and memory estimate (the first progress's note)."""
+
+    def show(progress: Progress) -> object:
+        if progress.note:
+            print(progress.note, file=sys.stderr, flush=True)
+        return callback(progress)
+
+    return show
+
+
 def _config(args: argparse.Namespace) -> tuple[TransferConfig, Path | None]:
     """The run's settings and the animation's path (if any); raises NSTError for bad values."""
     animation = check_animation_path(args.animation) if args.animation else None
@@ -179,6 +216,9 @@ def _config(args: argparse.Namespace) -> tuple[TransferConfig, Path | None]:
     config = TransferConfig(
         size=args.size,
         style_size=args.style_size,
+        style_scale=args.style_scale,
+        scales=parse_scales(args.scales),
+        scale_steps=None if args.scale_steps is None else _whole_numbers(args.scale_steps, "--scale-steps"),
         steps=args.steps,
         optimizer=args.optimizer,
         lr=args.lr,

@@ -37,6 +37,9 @@ class TransferConfig:
 
     size: int = 512  #: longest side of the content image, in pixels
     style_size: int | None = None  #: longest side of the style image (None: same as ``size``)
+    #: style image size relative to the content's (neural-style's -style_scale): < 1 smaller brush strokes,
+    #: > 1 larger ones; None: ``style_size``. Not together with ``style_size``.
+    style_scale: float | None = None
     steps: int = 300  #: VGG evaluations (one L-BFGS closure call = one Adam step = one step)
     optimizer: Optimizer = "lbfgs"  #: "lbfgs" (the paper's choice) or "adam"
     lr: float | None = None  #: learning rate; None → 1.0 for L-BFGS, 0.02 for Adam
@@ -61,6 +64,10 @@ class TransferConfig:
     #: one mask per style image (path, PIL image or tensor; white = this style); None: every style everywhere
     style_masks: Sequence[ImageSource] | None = None
     record_every: int = 0  #: keep a frame every this many steps for a replay (``result.frames``); 0: none
+    #: coarse to fine (:mod:`nst_helpers.pyramid`): "auto" (halve down to ~128-256 px), "none" (one size) or
+    #: the coarser sizes in px, e.g. (128, 256); ``steps`` counts the evaluations of all sizes together
+    scales: Literal["auto", "none"] | tuple[int, ...] = "none"
+    scale_steps: tuple[int, ...] | None = None  #: steps per size, coarsest first (then ``steps`` is their sum)
 
     def validate(self) -> TransferConfig:
         """A checked copy with the layer fields in their canonical form (tuple, dict); raises
@@ -104,6 +111,11 @@ class TransferConfig:
             raise SettingsError(
                 f"preserve_colors must be None, 'luminance' or 'histogram', got {self.preserve_colors!r}."
             )
+        if self.style_scale is not None:
+            _check_weight("style_scale", self.style_scale)
+            if self.style_scale == 0 or self.style_size is not None:
+                raise SettingsError("style_scale must be > 0 and not given together with style_size; pick one.")
+        scales, scale_steps = _check_scales(self.scales, self.scale_steps)
         style_blend = None if self.style_blend is None else blend_weights(self.style_blend)
         style_masks = self.style_masks
         if style_masks is not None and (isinstance(style_masks, (str, bytes)) or not isinstance(style_masks, Sequence)):
@@ -114,6 +126,9 @@ class TransferConfig:
             style_layers=dict(style_layers),
             style_blend=style_blend,
             style_masks=None if style_masks is None else tuple(style_masks),
+            scales=scales,
+            scale_steps=scale_steps,
+            steps=self.steps if scale_steps is None else sum(scale_steps),
         )
 
     def check_style_count(self, count: int) -> None:
@@ -158,3 +173,25 @@ def blend_weights(blend: Sequence[float] | None, count: int | None = None) -> tu
 def _check_weight(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise SettingsError(f"{name} must be a finite number ≥ 0, got {value!r}.")
+
+
+def _check_scales(scales: object, scale_steps: object) -> tuple:
+    """``scales`` and ``scale_steps`` in canonical form ("auto" / "none" / tuple of ints; None / tuple of ints)."""
+    if isinstance(scales, str):
+        if scales not in ("auto", "none"):
+            raise SettingsError(f"scales must be 'auto', 'none' or a list of sizes in px, got {scales!r}.")
+    elif not isinstance(scales, Sequence) or not scales or not all(_whole(size) for size in scales):
+        raise SettingsError(f"scales must be 'auto', 'none' or a list of sizes in px (whole numbers), got {scales!r}.")
+    else:
+        scales = tuple(int(size) for size in scales)
+    if scale_steps is None:
+        return scales, None
+    if isinstance(scale_steps, str) or not isinstance(scale_steps, Sequence) or not scale_steps:
+        raise SettingsError(f"scale_steps must be a list of step counts, one per size, got {scale_steps!r}.")
+    if not all(_whole(count) for count in scale_steps):
+        raise SettingsError(f"scale_steps must be whole numbers ≥ 1, got {scale_steps!r}.")
+    return scales, tuple(int(count) for count in scale_steps)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

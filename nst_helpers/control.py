@@ -1,25 +1,29 @@
 """Control over the picture, before and after a run: the images, several styles, masks, the content's colours.
 
-:func:`~nst_helpers.stylize` calls these to turn what the user gave
+:func:`~nst_helpers.stylize` calls these (:func:`load_inputs`) to turn what the user gave
 (sample names, paths, tensors; ``preserve_colors``, ``style_blend``,
 ``style_masks`` in the :class:`~nst_helpers.TransferConfig`) into the
 tensors the :class:`~nst_helpers.Objective` needs, and to put the content's
 colours back afterwards:
 
 * :func:`load_styles`: one or several style images, each at ``style_size``
-  with its own aspect ratio (Gram matrices are averages over positions, so
-  styles of different shapes mix fine);
+  (or ``style_scale`` times the content's size) with its own aspect ratio
+  (Gram matrices are averages over positions, so styles of different shapes
+  mix fine);
 * :func:`load_masks`: one greyscale mask per style, at the content's size
   (:mod:`nst_helpers.masks`);
 * :func:`colour_inputs` / :func:`restore_colours`: the two colour-preserving
   methods of :mod:`nst_helpers.colors` ("histogram" recolours the styles
   before the run; "luminance" runs on grey images and recombines the
   result's luminance with the content's chroma after it, and for every
-  preview frame).
+  preview frame);
+* :func:`check_min_size` and :func:`start_image`: every image reaches the
+  deepest layer; the run's first image (``init``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -33,6 +37,7 @@ from .images import ImageSource, load_image, resize_image
 from .masks import load_mask
 
 __all__ = [
+    "load_inputs",
     "as_image",
     "load_styles",
     "load_masks",
@@ -40,7 +45,21 @@ __all__ = [
     "restore_colours",
     "restore_result_colours",
     "colour_callback",
+    "check_min_size",
+    "start_image",
 ]
+
+
+def load_inputs(
+    content: ImageSource, style: ImageSource | Sequence[ImageSource], config: TransferConfig
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor] | None]:
+    """What a run starts from: the photo as given, the content and style images the network sees
+    (:func:`colour_inputs`) and the masks (None: none), at their final sizes."""
+    photo = as_image(content, config.size)
+    styles = load_styles(style, config, photo)
+    masks = load_masks(config, photo)
+    content_image, styles = colour_inputs(config, photo, styles)
+    return photo, content_image, styles, masks
 
 
 def as_image(source: ImageSource, max_size: int) -> torch.Tensor:
@@ -54,14 +73,23 @@ def as_image(source: ImageSource, max_size: int) -> torch.Tensor:
     return load_image(source, max_size=max_size)
 
 
-def load_styles(style: ImageSource | Sequence[ImageSource], config: TransferConfig) -> list[torch.Tensor]:
-    """The style image(s) as a list of tensors; checks that blend weights and masks give one per style."""
+def load_styles(
+    style: ImageSource | Sequence[ImageSource], config: TransferConfig, content: torch.Tensor | None = None
+) -> list[torch.Tensor]:
+    """The style image(s) as a list of tensors; checks that blend weights and masks give one per style.
+
+    With ``config.style_scale`` (and the ``content`` image) each style's longest side is
+    ``style_scale`` times the content's (tensors too), as neural-style's ``-style_scale``.
+    """
     if isinstance(style, (list, tuple)):
         sources = list(style)
     else:  # one image: a name, path, bytes, PIL image or tensor (a [N, 3, H, W] tensor stays one image)
         sources = [style]
     config.check_style_count(len(sources))
-    return [as_image(source, config.style_size or config.size) for source in sources]
+    if config.style_scale is None or content is None:
+        return [as_image(source, config.style_size or config.size) for source in sources]
+    longest = max(1, round(config.style_scale * max(content.shape[-2:])))
+    return [resize_image(as_image(source, longest), max_size=longest) for source in sources]
 
 
 def load_masks(config: TransferConfig, content: torch.Tensor) -> list[torch.Tensor] | None:
@@ -121,7 +149,35 @@ def colour_callback(callback: Callable | None, content: torch.Tensor, config: Tr
         return callback
     content = content.cpu()
 
-    def in_colour(progress):
-        return callback(replace(progress, image=restore_colours(progress.image, content, config)))
+    def in_colour(progress):  # a coarse level of a pyramid is smaller than the content: recombine at its size
+        at_size = resize_image(content, size=tuple(progress.image.shape[-2:]))
+        return callback(replace(progress, image=restore_colours(progress.image, at_size, config)))
 
     return in_colour
+
+
+def check_min_size(minimum: int, **images: torch.Tensor) -> None:
+    """Raise :class:`SettingsError` saying which size to use when an image's short side is under ``minimum`` px."""
+    for label, image in images.items():
+        short, long = sorted(image.shape[-2:])
+        if short < minimum:
+            needed = math.ceil(minimum * long / short)  # the longest side that makes the short side big enough
+            fix = (
+                f"use size={needed} or more"
+                if needed <= 4096
+                else "crop it to a less elongated shape first (e.g. with PIL's Image.crop)"
+            )
+            raise SettingsError(
+                f"The {label} image is {image.shape[-2]}x{image.shape[-1]} px after resizing, but the deepest "
+                f"layer needs at least {minimum} px on each side: {fix}."
+            )
+
+
+def start_image(config: TransferConfig, content_image: torch.Tensor, style_image: torch.Tensor) -> torch.Tensor:
+    """The first image of a run (``config.init``): the content, seeded noise or the style at the content's size."""
+    if config.init == "content":
+        return content_image.clone()
+    if config.init == "noise":
+        generator = torch.Generator(device="cpu").manual_seed(config.seed)
+        return torch.rand(content_image.shape, generator=generator).to(content_image.device)
+    return resize_image(style_image, size=tuple(content_image.shape[-2:])).clone()

@@ -6,12 +6,21 @@ oneDNN, which computes them directly and already reaches most of the CPU's
 peak FLOP rate, so no layout or compiler trick makes them much faster.
 Winograd's minimal filtering algorithm F(6x6, 3x3) does: it computes each
 6x6 output tile from an 8x8 input tile with 64 multiplications instead of
-36 x 9 = 324, and PyTorch ships it in NNPACK. Measured on 2 Zen 3 cores
-(see ``benchmarks/``) it runs the VGG convolutions on maps of 32x32 and more
-1.6-3x faster than oneDNN; on smaller maps, and for the 3-channel gradient
-of ``conv1_1``, oneDNN stays faster and is kept. NNPACK has AVX2 kernels
-only: on an AVX-512 Xeon oneDNN was as fast (0.86-1.14x for a whole step),
-and such CPUs with bf16 use the much faster bf16 pass instead, so
+36 x 9 = 324, and PyTorch ships it in NNPACK. NNPACK has AVX2 kernels only,
+so where it pays depends on the instruction set oneDNN gets to use:
+
+* **AVX2** (e.g. AMD Zen 3): NNPACK is 1.2-3.6x (mostly 2-3x) faster than
+  oneDNN on every VGG map of 32x32 pixels and more (the conv4 block at
+  256 px included), forward and input gradient alike, and no faster on
+  16x16 and smaller (``benchmarks/layers.py``; benchmarks/README.md,
+  "Per-layer profile"). A step: about 2x the tutorial baseline.
+* **AVX-512** (measured on a Xeon): oneDNN was about as fast (a whole step
+  with Winograd: 0.86-1.14x), so only maps of 64x64 and more go to NNPACK;
+  such CPUs mostly have native bf16, whose pass is much faster anyway.
+* Everywhere the 3-channel ``conv1_1`` and its input gradient stay with oneDNN.
+
+:data:`THRESHOLDS` holds the rule per instruction set, as PyTorch names it
+(``torch.backends.cpu.get_cpu_capability()``: "AVX2", "AVX512", ...), and
 :func:`~nst_helpers.stylize` turns Winograd on by default only for fp32 runs.
 
 The gradient of a 3x3, stride-1, padding-1 convolution with respect to its
@@ -25,13 +34,15 @@ stay visually identical (``python benchmarks/bench.py --compare``).
 Use :func:`winograd_convolutions` as a context manager around the VGG
 forward pass. Inside it, every ``F.conv2d`` that qualifies (CPU, float32,
 batch 1, 3x3, stride 1, padding 1, dilation 1, one group, weights that do
-not require gradients, no autocast) uses NNPACK; everything else runs as
-usual. Without NNPACK (:func:`available` is False) it changes nothing.
+not require gradients, no autocast) and that the rule sends there uses
+NNPACK, forward and input gradient decided separately; everything else runs
+as usual. Without NNPACK (:func:`available` is False) it changes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -39,12 +50,38 @@ from torch.nn.grad import conv2d_input
 from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakIdKeyDictionary
 
-__all__ = ["available", "winograd_convolutions", "WinogradConv2d"]
+__all__ = [
+    "available",
+    "winograd_convolutions",
+    "WinogradConv2d",
+    "Thresholds",
+    "THRESHOLDS",
+    "thresholds",
+    "uses_nnpack",
+]
 
-#: NNPACK is used for maps with at least this many pixels (smaller ones: oneDNN is faster).
-MIN_PIXELS = 64 * 64
-#: ... and at least this many input and output channels (conv1_1 and its 3-channel input gradient: oneDNN).
-MIN_CHANNELS = 16
+
+class Thresholds(NamedTuple):
+    """Which convolutions go to NNPACK: maps of at least ``forward_pixels`` (the forward pass) or
+    ``backward_pixels`` (the input gradient) pixels, with at least ``min_channels`` input and output
+    channels; oneDNN runs the rest."""
+
+    forward_pixels: int
+    backward_pixels: int
+    min_channels: int = 16  # conv1_1 (3 input channels) and its 3-channel input gradient: oneDNN
+
+
+#: The rule per instruction set (``torch.backends.cpu.get_cpu_capability()``), measured per layer and
+#: direction with ``benchmarks/layers.py`` (see benchmarks/README.md, "Per-layer profile").
+THRESHOLDS: dict[str, Thresholds] = {
+    # 2 cores of an AVX-512 Xeon: NNPACK (AVX2 kernels only) wins on the large maps only.
+    "AVX512": Thresholds(64 * 64, 64 * 64),
+    # AVX2: NNPACK wins from 32x32 on (1.2-3.6x per layer; 16x16: 0.6-1.2x; 24x24: a whole step at
+    # 384 px was 3-12 % faster with conv5_1 left to oneDNN), in both directions and with 1 or 2 threads.
+    "AVX2": Thresholds(32 * 32, 32 * 32),
+}
+#: Any other capability (NNPACK needs AVX2 on x86 anyway): the cautious AVX-512 rule.
+DEFAULT_THRESHOLDS = THRESHOLDS["AVX512"]
 
 _state: dict[str, bool | None] = {"ok": None}
 _flipped = WeakIdKeyDictionary()  # weight → (version, transposed and flipped copy) for the backward pass
@@ -60,13 +97,24 @@ def available() -> bool:
     return bool(_state["ok"])
 
 
-def _use_nnpack(in_channels: int, out_channels: int, height: int, width: int) -> bool:
-    return (
-        _state["ok"] is True
-        and height * width >= MIN_PIXELS
-        and in_channels >= MIN_CHANNELS
-        and out_channels >= MIN_CHANNELS
-    )
+def thresholds(capability: str | None = None) -> Thresholds:
+    """The rule for ``capability`` (default: this CPU's, as PyTorch reports it: "AVX2", "AVX512", ...)."""
+    if capability is None:
+        capability = torch.backends.cpu.get_cpu_capability()
+    return THRESHOLDS.get(capability.upper(), DEFAULT_THRESHOLDS)
+
+
+def uses_nnpack(
+    in_channels: int, out_channels: int, height: int, width: int, backward: bool = False, rule: Thresholds | None = None
+) -> bool:
+    """Whether ``rule`` (default: this CPU's) sends a 3x3 convolution of this shape to NNPACK.
+
+    ``backward``: the input gradient of a layer, itself a convolution from ``in_channels`` (the layer's
+    outputs) to ``out_channels`` (its inputs).
+    """
+    rule = thresholds() if rule is None else rule
+    pixels = rule.backward_pixels if backward else rule.forward_pixels
+    return height * width >= pixels and min(in_channels, out_channels) >= rule.min_channels
 
 
 def _nnpack(x: torch.Tensor, weight: torch.Tensor, bias) -> torch.Tensor | None:
@@ -86,26 +134,29 @@ def _transposed_flipped(weight: torch.Tensor) -> torch.Tensor:
 
 
 class WinogradConv2d(torch.autograd.Function):
-    """``conv2d(x, weight, bias, padding=1)`` for a 3x3 kernel; gradient to ``x`` only."""
+    """``conv2d(x, weight, bias, padding=1)`` for a 3x3 kernel; gradient to ``x`` only.
+
+    ``forward_nnpack`` and ``backward_nnpack`` say which of the two convolutions NNPACK computes (oneDNN
+    the other ones); the caller decides, with :func:`uses_nnpack`.
+    """
 
     @staticmethod
-    def forward(ctx, x, weight, bias):
+    def forward(ctx, x, weight, bias, forward_nnpack: bool = True, backward_nnpack: bool = True):
         ctx.weight = weight  # frozen: kept by reference, not saved as an activation
-        out = _nnpack(x, weight, bias) if _use_nnpack(weight.shape[1], weight.shape[0], *x.shape[-2:]) else None
+        ctx.backward_nnpack = backward_nnpack
+        out = _nnpack(x, weight, bias) if forward_nnpack else None
         return F.conv2d(x, weight, bias, padding=1) if out is None else out
 
     @staticmethod
     def backward(ctx, grad):
         weight = ctx.weight
         if not ctx.needs_input_grad[0]:
-            return None, None, None
-        grad_input = None
-        if _use_nnpack(weight.shape[0], weight.shape[1], *grad.shape[-2:]):
-            grad_input = _nnpack(grad, _transposed_flipped(weight), None)
+            return None, None, None, None, None
+        grad_input = _nnpack(grad, _transposed_flipped(weight), None) if ctx.backward_nnpack else None
         if grad_input is None:
             shape = (grad.shape[0], weight.shape[1], *grad.shape[-2:])
             grad_input = conv2d_input(shape, weight, grad, padding=1)
-        return grad_input, None, None
+        return grad_input, None, None, None, None
 
 
 def _argument(args, kwargs, index, name, default):
@@ -137,18 +188,31 @@ def _qualifies(args, kwargs) -> bool:
 
 
 class _WinogradMode(TorchFunctionMode):
+    def __init__(self, rule: Thresholds) -> None:
+        super().__init__()
+        self.rule = rule
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is F.conv2d and _state["ok"] and _qualifies(args, kwargs):
-            return WinogradConv2d.apply(args[0], args[1], _argument(args, kwargs, 2, "bias", None))
+            x, weight = args[0], args[1]
+            c_out, c_in = weight.shape[:2]
+            height, width = x.shape[-2:]
+            forward = uses_nnpack(c_in, c_out, height, width, rule=self.rule)
+            backward = uses_nnpack(c_out, c_in, height, width, backward=True, rule=self.rule)
+            if forward or backward:
+                return WinogradConv2d.apply(x, weight, _argument(args, kwargs, 2, "bias", None), forward, backward)
         return func(*args, **kwargs)
 
 
 @contextlib.contextmanager
-def winograd_convolutions(enabled: bool = True):
-    """Inside this block, qualifying CPU convolutions use NNPACK's Winograd algorithm (see the module docstring)."""
+def winograd_convolutions(enabled: bool = True, rule: Thresholds | None = None):
+    """Inside this block, qualifying CPU convolutions use NNPACK's Winograd algorithm (see the module docstring).
+
+    ``rule``: which maps go to NNPACK (default: :func:`thresholds` of this CPU).
+    """
     if not (enabled and available()):
         yield
         return
-    with _WinogradMode():
+    with _WinogradMode(thresholds() if rule is None else rule):
         yield

@@ -23,8 +23,9 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from .devices import format_bytes, free_memory, native_bf16
+from .devices import format_bytes, free_memory
 from .errors import SettingsError
+from .speed import fast_half
 from .vgg import VGGFeatures
 
 __all__ = ["MemoryModel", "estimate_memory"]
@@ -115,16 +116,21 @@ class MemoryModel:
             )
 
     def out_of_memory_message(self, height: int, width: int, device: torch.device, step: int) -> str:
-        """What to say after running out of memory at ``height x width`` (memory already released)."""
+        """What to say after running out of memory at ``height x width`` (memory already released): a
+        size that fits what is free now, and for an fp32 run the half precision ``device`` computes
+        natively (fp16 on a T4 or V100, bf16 from compute capability 8.0 and on CPUs with AMX;
+        never a precision the device only emulates)."""
         free = free_memory(device) or 0
         below = max(16, max(height, width) * 3 // 4)  # it did not fit: always suggest smaller than now
         fits = self.largest_size(height, width, 0.8 * free, below) if free else None
         fits = fits or max(16, below // 16 * 16)
         done = f" after {step} steps (the best image so far is kept)" if step else ""
-        other = ", or precision='bf16'" if self.precision == "fp32" and native_bf16(device) else ""
+        half = fast_half(device)
+        other = f", or precision='{half}' (about 3/4 of the memory)" if half and not self.half else ""
         return (
             f"Ran out of memory on {device} at {height}x{width} px{done}. Memory was released; "
-            f"try size={fits} or smaller{other}."
+            f"try size={fits} or smaller{other}. The coarse-to-fine pyramid (scales='auto') reaches a "
+            "large size sooner, but its last scale needs as much memory as a single-scale run."
         )
 
 

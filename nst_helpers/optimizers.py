@@ -15,6 +15,10 @@
   behind its back, so its line search and curvature pairs see a different
   image from the one they stepped to. After a clamp the stored last step is
   corrected by the clamp's displacement (:func:`clamp_keeping_lbfgs_consistent`).
+  Measured (notebook 04, 256 px, 300 evaluations, VGG16): clamping inside the
+  closure ends at 0.811, between chunks with the correction at 0.820, between
+  chunks without it at 0.828 with a single jump of ~10^8. The pictures look
+  alike: the correction removes the jumps; it does not buy a lower final loss.
 """
 
 from __future__ import annotations

@@ -27,14 +27,16 @@ from typing import Literal
 import torch
 
 from .config import TransferConfig
-from .control import as_image, colour_callback, colour_inputs, load_masks, load_styles, restore_result_colours
+from .control import check_min_size, colour_callback, load_inputs, restore_result_colours, start_image
 from .devices import is_out_of_memory, pick_device, release_memory
-from .errors import SettingsError
 from .frames import Frame, FrameBuffer
-from .images import ImageSource, resize_image, save_image, show_images
+from .images import ImageSource, save_image, show_images
+from .loss_scale import backward_for
 from .memory import MemoryModel
 from .objective import Objective
 from .optimizers import BudgetSpent, make_optimizer, run_chunk
+from .pyramid import level_images, plan_scales, upsample
+from .pyramid_run import ScaleRun, run_levels
 from .recorder import Recorder
 from .speed import resolve_speed
 from .vgg import VGGFeatures
@@ -56,6 +58,9 @@ class Progress:
     image: torch.Tensor  #: current image, CPU, [1, 3, H, W], clamped to [0, 1]
     elapsed: float  #: seconds since the loop started
     done: bool = False  #: True for the final call
+    scale: int = 0  #: pyramid level of this step, 0 = coarsest (see pyramid.py)
+    scales: int = 1  #: pyramid levels of the run (1: a single-scale run)
+    note: str = ""  #: first call only: the scales, their steps and the memory estimate (pyramid.memory_plan)
 
 
 @dataclass
@@ -68,12 +73,15 @@ class TransferResult:
     best_step: int
     history: dict[str, list[float]]  #: "content", "style", "tv", "total" → one weighted value per step
     steps: int  #: VGG evaluations done
-    seconds: float  #: wall time of the optimisation loop
+    seconds: float  #: wall time of the optimisation loop, without the time spent in the callback
     config: TransferConfig  #: the settings used
     device: str
     status: Status = "completed"  #: completed | interrupted | stopped | non_finite | out_of_memory
     message: str = ""
     frames: list[Frame] = field(default_factory=list)  #: snapshots for a replay (``record_every``; see frames.py)
+    step_scales: list[int] = field(default_factory=list)  #: pyramid level of each step (aligned with ``history``)
+    pyramid: list[ScaleRun] = field(default_factory=list)  #: each level's shape, steps, time, loss and last image
+    preview_seconds: float = 0.0  #: wall time spent in the callback (drawing previews), not in ``seconds``
 
     @property
     def completed(self) -> bool:
@@ -96,7 +104,8 @@ class TransferResult:
         last = {key: values[-1] for key, values in self.history.items() if values}
         terms = ", ".join(f"{key} {value:.4g}" for key, value in last.items())
         return (
-            f"{self.status}: {self.steps} steps in {self.seconds:.1f} s on {self.device}; "
+            f"{self.status}: {self.steps} steps in {self.seconds:.1f} s on {self.device}"
+            f"{f' (+{self.preview_seconds:.1f} s drawing previews)' if self.preview_seconds >= 0.05 else ''}; "
             f"final losses: {terms}; best total {self.best_loss:.4g} at step {self.best_step}"
         )
 
@@ -128,15 +137,14 @@ def stylize(
             ``config.preview_every`` steps and once at the end; return
             ``True`` to stop early.
 
-    Interrupting (Ctrl-C, Jupyter's Stop) returns the partial result.
+    Interrupting (Ctrl-C, Jupyter's Stop) returns the partial result. With ``config.scales`` (``"auto"`` or
+    sizes) the run goes coarse to fine (:mod:`~nst_helpers.pyramid`): the targets are recomputed at every
+    size, each size starts from the last one's result upsampled, and ``result.pyramid`` tells each apart.
     """
     config = replace(config or TransferConfig(), **overrides).validate()
     device = pick_device(config.device)
-    photo = as_image(content, config.size)  # bad images (and masks) fail before any weights are loaded
-    style_images = load_styles(style, config)
-    masks = load_masks(config, photo)
-    content_image, style_images = colour_inputs(config, photo, style_images)  # preserve_colors (control.py)
-    style_image = style_images[0]
+    # Bad images (and masks) fail before any weights are loaded; style_scale, preserve_colors: control.py.
+    photo, content_image, style_images, masks = load_inputs(content, style, config)
     model = _on_device(model if model is not None else load_vgg(pooling=config.pooling, device=device), device)
     content_layers = model.check_layers(config.content_layers)
     model.check_layers(config.style_layers)
@@ -144,23 +152,30 @@ def stylize(
     content_layers = content_layers if config.content_weight > 0 else []
     style_layers = dict(config.style_layers) if config.style_weight > 0 else {}
     layers = list(dict.fromkeys(content_layers + list(style_layers)))
+    minimum = model.min_input_size(layers)
     styles_by_label = {("style" if i == 0 else f"style #{i + 1}"): image for i, image in enumerate(style_images)}
-    _check_min_size(model.min_input_size(layers), content=content_image, **styles_by_label)
+    check_min_size(minimum, content=content_image, **styles_by_label)
+    height, width = content_image.shape[-2:]
+    # Coarse to fine (pyramid.py): no level may shrink an image below what the deepest layer needs.
+    shortest = min(min(image.shape[-2:]) for image in [content_image, *style_images]) / max(height, width)
+    plan = plan_scales(height, width, config.steps, config.scales, config.scale_steps, math.ceil(minimum / shortest))
     speed = resolve_speed(device, config.precision, config.channels_last, config.winograd, config.compile)
     memory = MemoryModel(model, layers, speed.precision)
-    height, width = content_image.shape[-2:]
-    if config.check_memory:
+    if config.check_memory:  # the final level is the largest: the run's peak
         memory.check(height, width, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    try:
-        content_image, style_image = content_image.to(device), style_image.to(device)
+
+    def build(scale, previous: torch.Tensor | None) -> tuple[Objective, torch.Tensor]:
+        """A level's objective (targets at its size) and start (``init``, or the last level's image upsampled)."""
+        level_content, level_styles, level_masks = level_images(scale, content_image, style_images, masks)
+        level_content, level_styles = level_content.to(device), [image.to(device) for image in level_styles]
         objective = Objective(
             model,
-            content_image,
-            [style_image] + [image.to(device) for image in style_images[1:]],
+            level_content,
+            level_styles,
             style_blend=config.style_blend,
-            style_masks=masks,
+            style_masks=level_masks,
             content_layers=content_layers,
             style_layers=style_layers,
             content_weight=config.content_weight,
@@ -168,22 +183,31 @@ def stylize(
             tv_weight=config.tv_weight,
             speed=speed,
         )
-        start = _start_image(config, content_image, style_image)
-    except RuntimeError as error:
-        if not is_out_of_memory(error):
-            raise
-        out_of_memory = True
-    else:
-        out_of_memory = False
-    if out_of_memory:  # outside the except block, so the failed step's tensors can be freed
-        release_memory(device)
-        raise SettingsError(memory.out_of_memory_message(height, width, device, 0))
-    result = _optimise(objective, start, config, memory, colour_callback(callback, photo, config))
+        if previous is None:
+            return objective, start_image(config, level_content, level_styles[0])
+        return objective, upsample(previous, scale).to(device)
+
+    in_colour = colour_callback(callback, photo, config)
+    result = run_levels(plan, config, memory, device, build, _optimise, in_colour)
     return restore_result_colours(result, photo, config)  # luminance mode: the content's chroma back
 
 
 class _NonFinite(Exception):
     pass
+
+
+class _Timed:
+    """A callback that adds up the seconds spent in it (previews), so they are not counted as optimisation."""
+
+    def __init__(self, callback: Callable[[Progress], object]):
+        self.callback, self.seconds = callback, 0.0
+
+    def __call__(self, progress: Progress) -> object:
+        began = time.perf_counter()
+        try:
+            return self.callback(progress)
+        finally:
+            self.seconds += time.perf_counter() - began
 
 
 def _optimise(
@@ -193,19 +217,23 @@ def _optimise(
     memory: MemoryModel,
     callback: Callable[[Progress], object] | None,
 ) -> TransferResult:
-    """The loop: chunks of ``preview_every`` evaluations, the callback between chunks."""
+    """The loop: chunks of ``preview_every`` evaluations, the callback between chunks (its time kept apart)."""
+    timed = _Timed(callback) if callback is not None else None
     x = start.requires_grad_(True)
     optimizer = make_optimizer(config.optimizer, x, config.learning_rate, config.preview_every)
     recorder = Recorder(start, FrameBuffer(config.record_every) if config.record_every else None)
+    backward = backward_for(x, objective.speed.loss_scaling)  # fp16: dynamic loss scaling (loss_scale.py)
     budget = config.steps
 
     def evaluate() -> torch.Tensor:
         if recorder.steps >= budget:
             raise BudgetSpent
-        optimizer.zero_grad(set_to_none=True)
-        terms = objective(x)
-        total = terms.sum()
-        total.backward()
+        while True:  # again only after an fp16 overflow: the same point at half the loss scale
+            optimizer.zero_grad(set_to_none=True)
+            terms = objective(x)
+            total = terms.sum()
+            if backward(total, x):
+                break
         recorder.record(terms, x)
         return total
 
@@ -216,15 +244,15 @@ def _optimise(
 
     status: Status = "completed"
     overflow, started = False, time.perf_counter()
-    if callback is not None:  # step 0: the starting image (lets a progress bar start its clock now)
-        callback(progress(start.detach().clamp(0, 1).cpu()))
+    if timed is not None:  # step 0: the starting image (lets a progress bar start its clock now)
+        timed(progress(start.detach().clamp(0, 1).cpu()))
     try:
         while recorder.steps < budget:
             run_chunk(optimizer, evaluate, x, min(config.preview_every, budget - recorder.steps))
             if not recorder.last_total_is_finite():
                 raise _NonFinite
-            if callback is not None and recorder.steps < budget:
-                if callback(progress(recorder.last_image.clamp(0, 1).cpu())) is True:
+            if timed is not None and recorder.steps < budget:
+                if timed(progress(recorder.last_image.clamp(0, 1).cpu())) is True:
                     status = "stopped"
                     break
     except KeyboardInterrupt:
@@ -237,7 +265,7 @@ def _optimise(
         if not overflow and not is_out_of_memory(error):
             raise
         status = "non_finite" if overflow else "out_of_memory"
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started - (timed.seconds if timed is not None else 0.0)
     if status == "out_of_memory":  # outside the except block, so the failed step's tensors can be freed
         optimizer.state.clear()
         release_memory(start.device)
@@ -245,11 +273,12 @@ def _optimise(
     if status not in ("completed", "stopped"):
         warnings.warn(message, RuntimeWarning, stacklevel=3)
     result = _result(recorder, config, seconds, status, message, str(start.device))
-    if callback is not None:
+    if timed is not None:
         try:
-            callback(Progress(result.steps, budget, recorder.latest(), result.history, result.image, seconds, True))
+            timed(Progress(result.steps, budget, recorder.latest(), result.history, result.image, seconds, True))
         except KeyboardInterrupt:
             pass
+        result.preview_seconds = timed.seconds
     return result
 
 
@@ -306,28 +335,3 @@ def _on_device(model: VGGFeatures, device: torch.device) -> VGGFeatures:
     if current.type == device.type and (device.index is None or current.index == device.index):
         return model
     return copy.deepcopy(model).to(device)
-
-
-def _check_min_size(minimum: int, **images: torch.Tensor) -> None:
-    for label, image in images.items():
-        short, long = sorted(image.shape[-2:])
-        if short < minimum:
-            needed = math.ceil(minimum * long / short)  # the longest side that makes the short side big enough
-            fix = (
-                f"use size={needed} or more"
-                if needed <= 4096
-                else "crop it to a less elongated shape first (e.g. with PIL's Image.crop)"
-            )
-            raise SettingsError(
-                f"The {label} image is {image.shape[-2]}x{image.shape[-1]} px after resizing, but the deepest "
-                f"layer needs at least {minimum} px on each side: {fix}."
-            )
-
-
-def _start_image(config: TransferConfig, content_image: torch.Tensor, style_image: torch.Tensor) -> torch.Tensor:
-    if config.init == "content":
-        return content_image.clone()
-    if config.init == "noise":
-        generator = torch.Generator(device="cpu").manual_seed(config.seed)
-        return torch.rand(content_image.shape, generator=generator).to(content_image.device)
-    return resize_image(style_image, size=tuple(content_image.shape[-2:])).clone()

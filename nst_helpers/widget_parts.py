@@ -3,7 +3,8 @@
 Used by :mod:`nst_helpers.widgets` (:class:`~nst_helpers.widgets.StylePanel`);
 like it, this module imports ipywidgets, and ``import nst_helpers`` imports
 neither. Differences between ipywidgets 8 and the 7.7 that Colab
-preinstalls (tooltips, the value of a ``FileUpload``) are handled here.
+preinstalls are handled here (tooltips) and in :mod:`nst_helpers.uploads`
+(the value of a ``FileUpload``; Colab's own upload dialog).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .errors import ImageLoadError, NSTError
 from .images import ImageSource, load_image
 from .preview import png_bytes
 from .transfer import TransferResult
+from .uploads import UploadControls, uploaded_files
 
 __all__ = [
     "GIVEN",
@@ -53,13 +55,6 @@ def set_tooltip(widget: widgets.Widget, text: str) -> None:
         widget.tooltip = text
     else:  # ipywidgets 7
         widget.description_tooltip = text
-
-
-def uploaded_files(value) -> list[tuple[str, bytes]]:
-    """``(name, bytes)`` pairs from a FileUpload value: tuple of dicts (ipywidgets 8) or dict (7)."""
-    if isinstance(value, dict):  # ipywidgets 7: {filename: {"metadata": {...}, "content": bytes}}
-        return [(name, bytes(item["content"])) for name, item in value.items()]
-    return [(item["name"], bytes(item["content"])) for item in value]
 
 
 class WeightSlider:
@@ -113,17 +108,20 @@ class ImagePicker:
             :func:`~nst_helpers.load_image` accepts, shown as "your image".
         say: ``say(text, error=False)`` reports what an upload did (the panel's status line).
 
-    Attributes: ``dropdown``, ``upload``, ``thumbnail``, ``credit``, ``box`` (all
-    four in a column) and ``given``, ``(name, source)`` of the own image or None.
+    Attributes: ``dropdown``, ``upload`` (the ``FileUpload`` of ``uploads``, an
+    :class:`~nst_helpers.uploads.UploadControls`: in Colab also a button for
+    Colab's upload dialog), ``thumbnail``, ``credit``, ``box`` (all in a column)
+    and ``given``, ``(name, source)`` of the own image or None.
     """
 
     def __init__(self, role: str, start: ImageSource, say: Callable[..., None]):
         self.role, self.say = role, say
         self.dropdown = widgets.Dropdown(description=role, style=SLIDER_STYLE)
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description=f"own {role}")
+        self.uploads = UploadControls(role, on_file=self._on_upload, say=say)
+        self.upload = self.uploads.upload
         self.thumbnail = widgets.Image(format="png", layout={"max_width": f"{THUMBNAIL_PX}px"})
         self.credit = widgets.HTML(layout={"width": COLUMN_WIDTH})
-        self.box = widgets.VBox([self.dropdown, self.upload, self.thumbnail, self.credit], layout=COLUMN_LAYOUT)
+        self.box = widgets.VBox([self.dropdown, self.uploads.box, self.thumbnail, self.credit], layout=COLUMN_LAYOUT)
         self.given: tuple[str, ImageSource] | None = None
         self._refilling = False  # True while the options are replaced (the value passes through None)
         sample = find_sample(start) if isinstance(start, str) else None
@@ -131,7 +129,6 @@ class ImagePicker:
             self.given = ("your image", start)
         self._select(GIVEN if sample is None else sample.name)
         self.dropdown.observe(self._on_pick, names="value")
-        self.upload.observe(lambda change: self._on_upload(change["new"]), names="value")
         self.show()
 
     @property
@@ -190,11 +187,7 @@ class ImagePicker:
         if not self._refilling:
             self.show()
 
-    def _on_upload(self, value) -> None:
-        files = uploaded_files(value)
-        if not files:
-            return
-        name, data = files[-1]
+    def _on_upload(self, name: str, data: bytes) -> None:
         try:
             self.use(data, name=name)
         except NSTError as error:

@@ -45,7 +45,7 @@ from .data import DEFAULT_CONTENT, DEFAULT_STYLE
 from .devices import pick_device
 from .errors import NSTError
 from .images import ImageSource, show_images
-from .preview import WidgetPreview
+from .preview import WidgetPreview, say_plan
 from .transfer import TransferResult, stylize
 from .vgg import VGGFeatures
 from .widget_parts import (
@@ -131,6 +131,7 @@ class StylePanel:
         self._build_run_settings(size or (512 if self.device.type == "cuda" else 256), steps or self.base_config.steps)
         self._build_run_controls()
         self.widget = self._layout()
+        say_plan(self)  # scales, steps and memory estimate in the status line, again when size or steps change
 
     # -- building the panel --------------------------------------------------------------------
 

@@ -327,3 +327,32 @@ def test_cli_refuses_an_animation_it_cannot_write_before_running(
     code = main([str(pair[0]), str(pair[1]), "-o", str(out), "--animation", str(tmp_path / name), *extra])
     error = capsys.readouterr().err
     assert code == 2 and error.startswith("error: ") and match in error and len(error.strip().splitlines()) == 1
+
+
+def test_cli_paints_coarse_to_fine_and_says_the_plan_before_running(pair, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NST_WEIGHTS", "random")
+    out = tmp_path / "pyramid.png"
+    args = [str(pair[0]), str(pair[1]), "-o", str(out), "--size", "64", "--device", "cpu", "--precision", "fp32"]
+    assert main([*args, "--scales", "32", "--scale-steps", "2,2", "--style-scale", "0.5"]) == 0
+    captured = capsys.readouterr()
+    assert "2 scales: 24x32 px (2 steps, " in captured.err and "→ 48x64 px (2, " in captured.err
+    assert "peak memory (fp32, estimated)" in captured.err and "4 steps in" in captured.out
+    assert Image.open(out).size == (64, 48)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--scales", "big"], "error: --scales takes auto, none or sizes in px joined by commas"),
+        (["--scales", "32", "--scale-steps", "2,x"], "error: --scale-steps takes whole numbers separated by commas"),
+        (["--scales", "128"], "error: scales [128] are larger than the final size 64 px"),
+        (["--scales", "32", "--scale-steps", "2"], "error: scale_steps has 1 entries but the run has 2 levels"),
+        (["--style-scale", "0"], "error: style_scale must be > 0"),
+    ],
+)
+def test_cli_bad_scales_are_one_line_errors(pair, monkeypatch, capsys, options, message):
+    monkeypatch.setenv("NST_WEIGHTS", "random")
+    args = [str(pair[0]), str(pair[1]), "--size", "64", "--steps", "2", "--quiet", "--device", "cpu"]
+    assert main([*args, *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

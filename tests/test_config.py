@@ -61,3 +61,30 @@ def test_validate_returns_a_canonical_copy_and_leaves_the_config_alone():
     checked = config.validate()
     assert checked.content_layers == ("relu4_2",) and checked.style_layers == {"relu1_1": 0.5, "relu2_1": 0.5}
     assert config.content_layers == "relu4_2" and config.style_layers == ["relu1_1", "relu2_1"]
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        ({"scales": "fine"}, "scales must be 'auto', 'none' or a list of sizes in px, got 'fine'"),
+        ({"scales": (128, 0)}, "scales must be 'auto', 'none' or a list of sizes in px"),
+        ({"scales": (128.5,)}, "scales must be 'auto', 'none' or a list of sizes in px"),
+        ({"scales": ()}, "scales must be 'auto', 'none' or a list of sizes in px"),
+        ({"scales": (64, 32), "scale_steps": "10,20"}, "scale_steps must be a list of step counts"),
+        ({"scales": (64, 32), "scale_steps": (10, 0, 5)}, "scale_steps must be whole numbers ≥ 1"),
+        ({"style_scale": 0.0}, "style_scale must be > 0"),
+        ({"style_scale": -1.0}, "style_scale must be a finite number ≥ 0"),
+        ({"style_scale": float("nan")}, "style_scale must be a finite number"),
+        ({"style_scale": 0.5, "style_size": 128}, "not given together with style_size"),
+    ],
+)
+def test_scales_and_style_scale_are_checked_before_anything_loads(overrides, match):
+    with pytest.raises(SettingsError, match=match):
+        stylize(smooth_image(), stripes_image(), model=None, **{**SMALL_SHALLOW, **overrides})
+
+
+def test_scales_and_scale_steps_in_canonical_form():
+    checked = TransferConfig(scales=[256, 128], scale_steps=[100, 50, 30], steps=7).validate()
+    assert checked.scales == (256, 128) and checked.scale_steps == (100, 50, 30)
+    assert checked.steps == 180  # the steps per size by hand decide the run's length
+    assert TransferConfig().validate().scales == TransferConfig.scales and TransferConfig.style_scale is None

@@ -1,10 +1,10 @@
-"""Tests for nst_helpers.devices: device choice, native bf16, memory queries, out-of-memory detection."""
+"""Tests for nst_helpers.devices: device choice, native bf16/fp16, memory queries, out-of-memory detection."""
 
 import pytest
 import torch
 
-from nst_helpers import SettingsError, native_bf16, pick_device
-from nst_helpers.devices import format_bytes, free_memory, is_out_of_memory
+from nst_helpers import SettingsError, devices, native_bf16, pick_device
+from nst_helpers.devices import format_bytes, free_memory, is_out_of_memory, native_fp16, release_memory
 
 
 def test_missing_cuda_is_explained(monkeypatch):
@@ -22,6 +22,51 @@ def test_native_bf16_on_cpus_follows_amx_and_avx512_bf16(monkeypatch, amx, avx51
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
     assert native_bf16(torch.device("cpu")) is expected
     assert native_bf16(torch.device("mps")) is False  # MPS: fp32 unless asked (bf16 support varies by macOS)
+
+
+@pytest.mark.parametrize(
+    "capability, bf16, fp16",
+    [((9, 0), True, True), ((8, 6), True, True), ((7, 5), False, True), ((6, 1), False, False)],
+)
+def test_native_half_precision_on_cuda_follows_the_compute_capability(monkeypatch, capability, bf16, fp16):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert native_bf16(torch.device("cuda")) is bf16 and native_fp16(torch.device("cuda")) is fp16
+
+
+@pytest.mark.parametrize("amx_fp16", [False, True])
+def test_native_fp16_on_cpus_follows_amx_fp16_and_is_native_on_apple_gpus(monkeypatch, amx_fp16):
+    monkeypatch.setattr(torch.cpu, "_is_amx_fp16_supported", lambda: amx_fp16, raising=False)
+    assert native_fp16(torch.device("cpu")) is amx_fp16
+    assert native_fp16(torch.device("mps")) is True and native_fp16(torch.device("meta")) is False
+
+
+def _fake_mps(monkeypatch, recommended: int, allocated: int, driver: int) -> list:
+    """torch.mps's memory queries answering as a Mac with these numbers would; returns the empty_cache calls."""
+    emptied: list = []
+    monkeypatch.setattr(torch.mps, "recommended_max_memory", lambda: recommended, raising=False)
+    monkeypatch.setattr(torch.mps, "current_allocated_memory", lambda: allocated, raising=False)
+    monkeypatch.setattr(torch.mps, "driver_allocated_memory", lambda: driver, raising=False)
+    monkeypatch.setattr(torch.mps, "empty_cache", lambda: emptied.append(True), raising=False)
+    return emptied
+
+
+def test_mps_free_memory_is_the_recommended_working_set_minus_live_tensors(monkeypatch):
+    gib = 2**30
+    _fake_mps(monkeypatch, recommended=12 * gib, allocated=3 * gib, driver=5 * gib)  # 2 GiB cached: reusable
+    monkeypatch.setattr(devices, "available_memory", lambda: None)  # macOS: no /proc/meminfo
+    assert free_memory(torch.device("mps")) == 9 * gib
+    monkeypatch.setattr(devices, "available_memory", lambda: 4 * gib)  # the rest of the Mac uses the same RAM
+    assert free_memory(torch.device("mps")) == 4 * gib
+    monkeypatch.delattr(torch.mps, "recommended_max_memory")  # an older torch: unknown, no check
+    assert free_memory(torch.device("mps")) is None
+
+
+def test_release_memory_empties_the_mps_cache_and_not_on_the_cpu(monkeypatch):
+    emptied = _fake_mps(monkeypatch, recommended=0, allocated=0, driver=0)
+    release_memory(torch.device("cpu"))
+    assert emptied == []
+    release_memory(torch.device("mps"))
+    assert emptied == [True]
 
 
 def test_unknown_device_names_the_valid_ones():

@@ -10,39 +10,95 @@ from nst_helpers import fastconv, stylize
 needs_nnpack = pytest.mark.skipif(not fastconv.available(), reason="NNPACK is not available in this PyTorch")
 
 
-def _conv_and_grad(x, weight, bias, grad_out, winograd):
+def _conv_and_grad(x, weight, bias, grad_out, winograd, rule=None):
     x = x.clone().requires_grad_(True)
-    with fastconv.winograd_convolutions(winograd):
+    with fastconv.winograd_convolutions(winograd, rule=rule):
         out = F.conv2d(x, weight, bias, padding=1)
     out.backward(grad_out)
     return out.detach(), x.grad
 
 
+ALL = fastconv.Thresholds(1, 1, 1)  # every convolution to NNPACK, both directions
+FORWARD_ONLY = fastconv.Thresholds(1, 10**9, 1)
+BACKWARD_ONLY = fastconv.Thresholds(10**9, 1, 1)
+
+
 @needs_nnpack
-@pytest.mark.parametrize("c_in, c_out, size", [(3, 64, 64), (64, 32, 64), (16, 16, 72), (16, 16, 8)])
-def test_values_and_input_gradient_match_conv2d(c_in, c_out, size):
+@pytest.mark.parametrize("rule", [ALL, FORWARD_ONLY, BACKWARD_ONLY], ids=["both", "forward", "backward"])
+@pytest.mark.parametrize("c_in, c_out, size", [(3, 64, 64), (64, 3, 32), (64, 32, 64), (16, 16, 72), (16, 16, 8)])
+def test_values_and_input_gradient_match_conv2d(c_in, c_out, size, rule):
     generator = torch.Generator().manual_seed(c_in + c_out)
     x = torch.randn(1, c_in, size, size + 8, generator=generator)
     weight = torch.randn(c_out, c_in, 3, 3, generator=generator) / (3 * c_in**0.5)
     bias = torch.randn(c_out, generator=generator)
     grad_out = torch.randn(1, c_out, size, size + 8, generator=generator)
     out_ref, grad_ref = _conv_and_grad(x, weight, bias, grad_out, winograd=False)
-    out, grad = _conv_and_grad(x, weight, bias, grad_out, winograd=True)
+    out, grad = _conv_and_grad(x, weight, bias, grad_out, winograd=True, rule=rule)
     assert (out - out_ref).abs().max() <= 1e-4 * out_ref.abs().max()
     assert (grad - grad_ref).abs().max() <= 1e-4 * grad_ref.abs().max()
 
 
+def _nnpack_calls(monkeypatch) -> list:
+    calls: list = []
+    original = torch._nnpack_spatial_convolution
+    monkeypatch.setattr(
+        torch, "_nnpack_spatial_convolution", lambda *a: calls.append(tuple(a[0].shape)) or original(*a)
+    )
+    return calls
+
+
 @needs_nnpack
 def test_big_maps_use_nnpack_and_small_ones_do_not(monkeypatch):
-    calls = []
-    original = torch._nnpack_spatial_convolution
-    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", lambda *a: calls.append(a[0].shape) or original(*a))
+    calls = _nnpack_calls(monkeypatch)
     weight = torch.randn(32, 16, 3, 3)
-    for size in (64, 40):  # 64x64: NNPACK; 40x40 < MIN_PIXELS: oneDNN
+    rule = fastconv.Thresholds(64 * 64, 64 * 64)
+    for size in (64, 40):  # 64x64: NNPACK; 40x40: oneDNN
         x = torch.randn(1, 16, size, size, requires_grad=True)
-        with fastconv.winograd_convolutions():
+        with fastconv.winograd_convolutions(rule=rule):
             F.conv2d(x, weight, None, padding=1).sum().backward()
     assert calls == [(1, 16, 64, 64), (1, 32, 64, 64)]  # forward, then the input gradient
+
+
+@needs_nnpack
+@pytest.mark.parametrize("rule, expected", [(FORWARD_ONLY, [(1, 16, 24, 24)]), (BACKWARD_ONLY, [(1, 32, 24, 24)])])
+def test_each_direction_follows_its_own_threshold(monkeypatch, rule, expected):
+    calls = _nnpack_calls(monkeypatch)
+    x = torch.randn(1, 16, 24, 24, requires_grad=True)
+    with fastconv.winograd_convolutions(rule=rule):
+        out = F.conv2d(x, torch.randn(32, 16, 3, 3), None, padding=1)
+    out.sum().backward()
+    assert calls == expected and out.grad_fn.name().startswith("WinogradConv2d")
+
+
+def test_rules_per_instruction_set(monkeypatch):
+    """AVX2 CPUs send the 32x32 maps of the conv4 block at 256 px to NNPACK, AVX-512 ones do not; the input
+    gradient of conv1_1 (64 → 3 channels) stays with oneDNN everywhere."""
+    assert fastconv.thresholds("AVX2") == fastconv.THRESHOLDS["AVX2"]
+    assert fastconv.thresholds("avx512") == fastconv.THRESHOLDS["AVX512"]
+    assert fastconv.thresholds("SOMETHING ELSE") == fastconv.DEFAULT_THRESHOLDS
+    for capability, nnpack in (("AVX2", True), ("AVX512", False)):
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        assert fastconv.uses_nnpack(512, 512, 32, 32) is nnpack
+        assert fastconv.uses_nnpack(512, 512, 32, 32, backward=True) is nnpack
+        assert fastconv.uses_nnpack(64, 64, 128, 128) and not fastconv.uses_nnpack(512, 512, 8, 8)
+        assert not fastconv.uses_nnpack(64, 3, 256, 256, backward=True)
+
+
+@needs_nnpack
+def test_vgg_features_and_pixel_gradient_match_plain_fp32(vgg19_random):
+    """The whole network, every convolution through NNPACK: relu5_1 and the gradient to the pixels agree
+    with oneDNN's to round-off (Winograd's transforms: ~1e-5 relative per layer)."""
+    image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    results = []
+    for winograd in (False, True):
+        x = image.clone().requires_grad_(True)
+        with fastconv.winograd_convolutions(winograd, rule=ALL):
+            features = vgg19_random(x, ["relu3_1", "relu5_1"])
+        (features["relu3_1"].square().mean() + features["relu5_1"].square().mean()).backward()
+        results.append((features["relu5_1"].detach(), x.grad))
+    (ref, ref_grad), (out, grad) = results
+    assert (out - ref).abs().max() <= 1e-4 * ref.abs().max()  # measured: 3e-6
+    assert (grad - ref_grad).abs().max() <= 1e-4 * ref_grad.abs().max()  # measured: 9e-6
 
 
 def test_anything_else_runs_the_ordinary_convolution():

@@ -1,6 +1,8 @@
 """Tests for nst_helpers.memory: the estimate, the size that fits, the check and the out-of-memory advice."""
 
 import re
+import warnings
+import weakref
 
 import pytest
 import torch
@@ -71,14 +73,69 @@ def test_check_suggests_a_size_that_is_then_accepted(vgg19_random, monkeypatch, 
     model.check(suggested, suggested, torch.device("cpu"))  # accepted
 
 
-def test_out_of_memory_advice_suggests_smaller_and_bf16_only_where_native(vgg19_random, monkeypatch):
-    model = MemoryModel(vgg19_random, ["relu5_1"], "fp32")
+@pytest.mark.parametrize(
+    "device, capability, native_cpu_bf16, precision, advice",
+    [
+        ("cuda", (7, 5), False, "fp32", "fp16"),  # T4: fp16 tensor cores, bf16 emulated
+        ("cuda", (7, 0), False, "fp32", "fp16"),  # V100
+        ("cuda", (8, 0), False, "fp32", "bf16"),  # A100
+        ("cuda", (6, 1), False, "fp32", None),  # no tensor cores: no half precision to suggest
+        ("cuda", (8, 0), False, "bf16", None),  # already in half precision
+        ("cuda", (7, 5), False, "fp16", None),  # T4 in fp16 already
+        ("cpu", None, False, "fp32", None),  # this CPU: bf16 and fp16 emulated, never suggested
+        ("cpu", None, True, "fp32", "bf16"),  # AMX / AVX-512 BF16
+        ("mps", None, False, "fp32", "fp16"),  # Apple GPUs compute fp16 natively
+    ],
+)
+def test_out_of_memory_advice_fits_the_device(
+    vgg19_random, monkeypatch, device, capability, native_cpu_bf16, precision, advice
+):
+    model = MemoryModel(vgg19_random, ["relu5_1"], precision)
     monkeypatch.setattr("nst_helpers.memory.free_memory", lambda device: 0)
-    monkeypatch.setattr("nst_helpers.memory.native_bf16", lambda device: False)
-    message = model.out_of_memory_message(512, 512, torch.device("cpu"), 7)
-    assert "size=384" in message and "after 7 steps" in message and "bf16" not in message
-    monkeypatch.setattr("nst_helpers.memory.native_bf16", lambda device: True)
-    assert "precision='bf16'" in model.out_of_memory_message(512, 512, torch.device("cpu"), 7)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: native_cpu_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_fp16_supported", lambda: False, raising=False)
+    message = model.out_of_memory_message(512, 512, torch.device(device), 7)
+    assert (
+        f"Ran out of memory on {device} at 512x512 px after 7 steps" in message and "try size=384 or smaller" in message
+    )
+    if advice is None:
+        assert "precision=" not in message
+    else:
+        assert f"or precision='{advice}'" in message and message.count("precision=") == 1
+    assert "scales='auto'" in message  # the coarse-to-fine pyramid, and that it does not lower the peak
+
+
+@pytest.mark.parametrize("call", [2, 5], ids=["style_targets", "step_3"])
+def test_the_failed_steps_tensors_are_freed_before_free_memory_is_measured(vgg19_random, monkeypatch, call):
+    """The exception's traceback holds the failed step's tensors; measuring before dropping it under-counts."""
+    failed: dict = {}
+    alive_when_measured: list = []
+
+    def free(device):
+        if "features" in failed:
+            alive_when_measured.append(failed["features"]() is not None)
+        return 2**30
+
+    def hook(module, inputs, output):
+        failed["calls"] = failed.get("calls", 0) + 1
+        if failed["calls"] == call:
+            failed["features"] = weakref.ref(next(iter(output.values())))
+            raise torch.OutOfMemoryError("CUDA out of memory.")
+
+    monkeypatch.setattr("nst_helpers.memory.free_memory", free)
+    handle = vgg19_random.register_forward_hook(hook)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the mid-run case warns (tested in test_transfer)
+            try:
+                stylize(smooth_image(), stripes_image(), model=vgg19_random, **SMALL)
+            except SettingsError as error:
+                assert "Ran out of memory" in str(error)
+    finally:
+        handle.remove()
+    assert alive_when_measured and not any(alive_when_measured), alive_when_measured
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

@@ -17,6 +17,8 @@ import ast
 import difflib
 import json
 import re
+import sys
+import types
 from functools import cache
 from pathlib import Path
 
@@ -31,8 +33,6 @@ CONVENTIONS = ROOT / "docs" / "NOTEBOOK_CONVENTIONS.md"
 SHARED_BLOCK = re.compile(r"^<!-- shared: (?P<name>[\w-]+) -->\n```\w*\n(?P<text>.*?)\n```$", re.MULTILINE | re.DOTALL)
 SHARED_NAMES = ("badge", "setup", "imports", "colab-gpu-metadata")
 BADGE_PLACEHOLDER = "NN_topic.ipynb"  # stands for the notebook's own file name in the shared badge
-# Code that runs an optimisation: such a notebook asks Colab for a GPU runtime.
-RUNS_AN_OPTIMISATION = re.compile(r"\bnst\.stylize\(|\bStylePanel\(")
 
 BADGE = re.compile(
     r"\[!\[Open In Colab\]\(https://colab\.research\.google\.com/assets/colab-badge\.svg\)\]"
@@ -216,14 +216,11 @@ class TestNotebookStructure:
                 "UPPER_CASE settings that depend on QUICK (and print calls) may follow"
             )
 
-    def test_colab_gpu_runtime_where_it_optimises(self, path):
+    def test_colab_opens_it_on_a_gpu_runtime(self, path):
         notebook = _read(path)
-        sources = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
-        if not RUNS_AN_OPTIMISATION.search(sources):
-            return  # e.g. 01: no optimisation, a CPU runtime is enough
         for key, value in json.loads(_shared()["colab-gpu-metadata"]).items():
             assert notebook.metadata.get(key) == value, (
-                f"this notebook runs an optimisation: its metadata needs {key!r}: {value!r} "
+                f"every notebook's metadata needs {key!r}: {value!r}, so that Colab opens it on a GPU runtime "
                 "(docs/NOTEBOOK_CONVENTIONS.md, Colab runtime)"
             )
 
@@ -286,3 +283,35 @@ class TestNotebookStructure:
         items = re.findall(r"^(?:\d+\.|[-*]) ", exercise_text, flags=re.MULTILINE)
         items += re.findall(r"^### ", exercise_text, flags=re.MULTILINE)
         assert 2 <= len(items) <= 4, f"{len(items)} exercises; the conventions ask for 2-4"
+
+
+def _run_setup_cell(monkeypatch, *, colab: bool, installed: bool) -> list[tuple[str, str]]:
+    """Run the shared setup cell, its ``%pip`` turned into a call recorded here; returns the recorded calls."""
+    transform = pytest.importorskip("IPython.core.inputtransformer2").TransformerManager().transform_cell
+    calls: list[tuple[str, str]] = []
+    shell = types.SimpleNamespace(run_line_magic=lambda name, line: calls.append((name, line)))
+    with monkeypatch.context() as patch:
+        if colab:
+            patch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+        else:
+            patch.delitem(sys.modules, "google.colab", raising=False)
+        if not installed:
+            patch.setitem(sys.modules, "nst_helpers", None)  # `import nst_helpers` raises ImportError
+        exec(transform(_shared()["setup"]), {"get_ipython": lambda: shell})
+    return calls
+
+
+def test_setup_cell_installs_in_colab_only(monkeypatch, capsys):
+    assert _run_setup_cell(monkeypatch, colab=False, installed=False) == []  # locally: nothing, no error
+    calls = _run_setup_cell(monkeypatch, colab=True, installed=True)
+    assert len(calls) == 1 and calls[0][0] == "pip" and "nst-helpers @ git+https://github.com/" in calls[0][1]
+    assert capsys.readouterr().out.startswith("nst-helpers ")
+
+
+def test_setup_cell_stops_with_one_line_saying_what_to_do_when_the_install_failed(monkeypatch):
+    with pytest.raises(RuntimeError) as raised:
+        _run_setup_cell(monkeypatch, colab=True, installed=False)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith("nst-helpers is not installed")
+    assert "pip's messages above" in message and "Restart session" in message and "URL" in message
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__  # the message alone, no chain

@@ -30,9 +30,11 @@ FLOORS = {
         1,
     ),
     **dict.fromkeys(["speed", "memory", "objective", "optimizers", "frames", "recorder", "config", "control"], 2),
+    "loss_scale": 2,
+    **dict.fromkeys(["pyramid", "pyramid_run"], 2),
     "transfer": 3,
     **dict.fromkeys(["plots", "preview", "animation", "paper"], 4),
-    **dict.fromkeys(["widgets", "widget_parts", "replay_widget", "__main__", "__init__"], 5),
+    **dict.fromkeys(["widgets", "widget_parts", "uploads", "replay_widget", "__main__", "__init__"], 5),
 }
 MODULES = sorted(path.stem for path in PACKAGE.glob("*.py"))
 

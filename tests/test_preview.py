@@ -1,4 +1,5 @@
 import io
+import time
 from types import SimpleNamespace
 
 import matplotlib
@@ -6,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -47,13 +49,75 @@ def test_live_preview_updates_one_display_in_place(monkeypatch):
         return handle
 
     monkeypatch.setattr("IPython.display.display", fake_display)
-    preview = LivePreview(figure=True, bar=False)
+    preview = LivePreview(figure=True, bar=False, min_interval=0)
     for step in (2, 4, 6):
         preview(_progress(step))
     preview(_progress(8, done=True))
     updates = handle.updates
-    assert len(shown) == 1 and len(updates) == 3 and preview.frames == 4
-    assert all(obj is shown[0] for obj in updates)  # the same figure, redrawn
+    assert len(shown) == 1 and len(updates) == 3 and preview.frames == 4  # one display, updated in place
+    assert all(frame.data.startswith(b"\x89PNG") for frame in shown + updates)
+
+
+def test_previews_redraw_at_most_once_per_interval_but_always_the_first_and_last_frame(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr("nst_helpers.preview.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("IPython.display.display", lambda obj, display_id=False: _Handle())
+    live = LivePreview(figure=True, bar=False, min_interval=1.0)
+    image, bar, text = _widgets()
+    widget = WidgetPreview(image, bar, text, min_interval=1.0)
+    for step in range(1, 10):  # 0.3 s apart: frames at 0.0, 1.2, 2.4 s
+        clock[0] = 0.3 * (step - 1)
+        live(_progress(step))
+        widget(_progress(step))
+    assert live.frames == widget.frames == 3
+    assert bar.value == 9 and "step 9/10" in text.value  # bar and text follow every call
+    live(_progress(10, done=True))
+    widget(_progress(10, done=True))
+    assert live.frames == widget.frames == 4  # the final frame, however soon
+
+
+def _history_progress(step, steps=300, height=120, width=160, scale=1.0):
+    history = {"content": [scale * (1.0 - 0.001 * i) for i in range(step)], "style": [scale * 5.0] * step}
+    history["total"] = [c + s for c, s in zip(history["content"], history["style"])]
+    picture = torch.linspace(0, 1, 3 * height * width).reshape(1, 3, height, width)
+    return Progress(step, steps, {k: v[-1] for k, v in history.items()}, history, picture.roll(step, -1), 1.0)
+
+
+def test_progress_figure_blits_frames_that_look_like_a_fresh_drawing():
+    from nst_helpers import ProgressFigure
+
+    kept = ProgressFigure((8, 3.2), title="run")
+    kept.png(_history_progress(10))
+    blitted = kept.png(_history_progress(200))
+    assert kept.redraws == 1  # same size, same curves, same decades: only the data changed
+    fresh = ProgressFigure((8, 3.2), title="run").png(_history_progress(200))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(blitted))), np.asarray(Image.open(io.BytesIO(fresh))))
+
+
+def test_progress_figure_redraws_for_a_new_decade_a_new_size_or_a_new_curve():
+    from nst_helpers import ProgressFigure
+
+    figure = ProgressFigure((8, 3.2))
+    figure.png(_history_progress(10))
+    figure.png(_history_progress(20, scale=0.01))  # the losses fell two decades: new axis limits
+    assert figure.redraws == 2
+    figure.png(_history_progress(30, scale=0.01, height=240, width=320))  # the next scale of a pyramid
+    assert figure.redraws == 3
+    with_tv = _history_progress(40, scale=0.01, height=240, width=320)
+    with_tv.history["tv"] = [0.002] * 40
+    assert len(ProgressFigure((8, 3.2)).png(with_tv)) > 0
+    figure.png(with_tv)
+    assert figure.redraws == 4 and "tv" in {line.get_label() for line in figure.loss_axis.lines}
+
+
+def test_progress_figure_shows_a_large_picture_shrunk_to_the_axes():
+    from nst_helpers import ProgressFigure
+
+    figure = ProgressFigure((8, 3.2), dpi=80)
+    figure.png(_history_progress(10, height=768, width=1024))
+    shown = figure.image_axis.images[0]
+    box = figure.image_axis.get_window_extent()
+    assert shown.get_array().shape[1] <= box.width + 1 and list(shown.get_extent()) == [-0.5, 1023.5, 767.5, -0.5]
 
 
 def test_plain_text_outside_notebooks(capsys):
@@ -65,7 +129,7 @@ def test_plain_text_outside_notebooks(capsys):
 
 def test_widget_preview_sets_the_widgets_in_place():
     image, bar, text = _widgets()
-    preview = WidgetPreview(image, bar, text, title="run #1")
+    preview = WidgetPreview(image, bar, text, title="run #1", min_interval=0)
     preview(_progress(4))
     assert (bar.max, bar.value) == (10, 4) and "step 4/10" in text.value and "done" not in text.value
     assert bytes(image.value).startswith(b"\x89PNG")
@@ -111,3 +175,22 @@ def test_png_bytes_is_a_png_and_shrinks_to_max_side():
     assert np.array_equal(np.asarray(full), (image[0].permute(1, 2, 0) * 255).round().byte().numpy())
     assert Image.open(io.BytesIO(png_bytes(image, max_side=20))).size == (20, 15)
     assert Image.open(io.BytesIO(png_bytes(image, max_side=100))).size == (40, 30)  # never enlarged
+
+
+def test_time_in_the_callback_is_reported_apart_from_the_optimisation(monkeypatch, vgg19_random):
+    from helpers import stripes_image
+    from nst_helpers import stylize
+
+    real, offset, calls = time.perf_counter, [0.0], []
+    monkeypatch.setattr("nst_helpers.transfer.time.perf_counter", lambda: real() + offset[0])
+
+    def slow_preview(progress):  # each call "takes" 1000 s on the clock stylize reads
+        calls.append(progress.step)
+        offset[0] += 1000.0
+
+    result = stylize(
+        smooth_image(), stripes_image(), model=vgg19_random, steps=6, preview_every=2, callback=slow_preview
+    )
+    assert len(calls) == 4  # step 0, 2, 4 and the final call
+    assert result.preview_seconds == pytest.approx(4000.0, abs=100) and result.seconds < 1000
+    assert "(+4000." in result.summary() and "drawing previews" in result.summary()

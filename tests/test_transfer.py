@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+import nst_helpers.pyramid_run as pyramid_run
 import nst_helpers.transfer as transfer_module
 from helpers import check_image_tensor, smooth_image, stripes_image
 from nst_helpers import (
@@ -498,9 +499,11 @@ def test_nan_loss_mid_run_stops_with_the_best_image_before_it(vgg19_random, opti
 
 
 def _spy_on_release(monkeypatch) -> list:
-    """Record the devices transfer.release_memory frees memory on (gc + torch.cuda.empty_cache)."""
+    """Record the devices release_memory frees memory on (gc + torch.cuda.empty_cache): in the loop (transfer.py)
+    or while a pyramid level is built (pyramid_run.py)."""
     released, release = [], transfer_module.release_memory
-    monkeypatch.setattr(transfer_module, "release_memory", lambda device: (released.append(device), release(device))[1])
+    for module in (transfer_module, pyramid_run):
+        monkeypatch.setattr(module, "release_memory", lambda device: (released.append(device), release(device))[1])
     return released
 
 
@@ -582,3 +585,27 @@ def test_frames_stay_bounded_in_a_long_run(vgg19_random, monkeypatch):
                      record_every=1, **{**SMALL, "steps": 40})  # fmt: skip
     steps = [frame.step for frame in result.frames]
     assert len(steps) <= 6 and steps[0] == 1 and steps[-1] == 40
+
+
+def test_style_scale_is_the_style_size_relative_to_the_content(tmp_path, vgg19_random, monkeypatch):
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    save_image(smooth_image(48, 64), content)
+    save_image(stripes_image(90, 60), style)
+    made = []
+
+    class Recording(transfer_module.Objective):
+        def __init__(self, model, content_image, style_image, **kwargs):
+            super().__init__(model, content_image, style_image, **kwargs)
+            made.append((tuple(style_image[0].shape[-2:]), self.style_grams))
+
+    monkeypatch.setattr(transfer_module, "Objective", Recording)
+    common = dict(model=vgg19_random, **{**SMALL_SHALLOW, "steps": 1, "precision": "fp32"})
+    stylize(str(content), str(style), size=64, style_scale=0.5, **common)
+    stylize(str(content), str(style), size=64, style_size=32, **common)  # the same, said in pixels
+    stylize(str(content), str(style), size=64, style_scale=2.0, **common)
+    stylize(str(content), stripes_image(90, 60), size=64, style_scale=2.0, **common)  # tensors are resized too
+    assert [shape for shape, _grams in made] == [(32, 21), (32, 21), (128, 85), (128, 85)]
+    for name, gram in made[0][1].items():
+        torch.testing.assert_close(gram, made[1][1][name])
+    # larger strokes: the stripes' period grows with the style image, so the Grams differ
+    assert not torch.allclose(made[0][1]["relu1_1"], made[2][1]["relu1_1"], rtol=0.05)

@@ -1,6 +1,4 @@
-"""The panel's building blocks, headless: weight slider, upload values, image picker, settings in words."""
-
-import datetime
+"""The panel's building blocks, headless: weight slider, image picker (with uploads), settings in words."""
 
 import pytest
 import torch
@@ -19,10 +17,9 @@ from nst_helpers.widget_parts import (  # noqa: E402
     run_title,
     set_tooltip,
     short_layers,
-    uploaded_files,
 )
+from test_uploads import deliver  # noqa: E402  (what the browser does, in this ipywidgets version)
 
-WHEN = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)  # FileUpload serialises this field
 SETTINGS = {
     "content": "tubingen",
     "style": "starry_night",
@@ -52,15 +49,6 @@ def test_set_tooltip_on_this_ipywidgets_version():
     assert getattr(button, name) == "hello"
 
 
-def test_uploaded_files_reads_ipywidgets_8_and_7_values():
-    version_8 = (
-        {"name": "a.png", "type": "image/png", "size": 3, "last_modified": WHEN, "content": memoryview(b"abc")},
-    )
-    version_7 = {"a.png": {"metadata": {"name": "a.png"}, "content": b"abc"}}
-    assert uploaded_files(version_8) == uploaded_files(version_7) == [("a.png", b"abc")]
-    assert uploaded_files(()) == [] and uploaded_files({}) == []
-
-
 def test_settings_in_words():
     assert format_number(1000.0) == "1e+03" and format_number(0.2) == "0.2"
     assert short_layers({"relu1_1": 0.2, "relu2_1": 0.2}) == "1_1 2_1"  # equal weights are left out
@@ -84,15 +72,10 @@ def test_image_picker_starts_from_a_given_image_and_takes_uploads():
     assert {"tubingen", "chelsea", GIVEN} <= {value for _label, value in picker.dropdown.options}
     assert bytes(picker.thumbnail.value).startswith(b"\x89PNG")
     assert picker.image(20).shape == (1, 3, 15, 20)
-    upload = {
-        "name": "mine.png",
-        "type": "image/png",
-        "size": 0,
-        "last_modified": WHEN,
-        "content": memoryview(image_bytes(to_pil(smooth_image(10, 10, seed=3)))),
-    }
-    picker.upload.value = (upload,)
+    deliver(picker.upload, "mine.png", image_bytes(to_pil(smooth_image(10, 10, seed=3))))
     assert picker.label == "mine.png" and messages == [("Using mine.png as the content image.", False)]
+    deliver(picker.upload, "phone.jpg", b"", size=3_000_000)  # what Colab's FileUpload does to big files
+    assert picker.label == "mine.png" and messages[-1][1] is True and "phone.jpg arrived empty" in messages[-1][0]
     with pytest.raises(ImageLoadError, match="notes.txt"):
         picker.use(b"hello", name="notes.txt")
     assert picker.label == "mine.png"  # the previous choice stays

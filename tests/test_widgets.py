@@ -1,9 +1,9 @@
 """The sliders panel, headless: ipywidgets builds and updates widgets without a browser."""
 
-import datetime
 import io
 import subprocess
 import sys
+import types
 
 import pytest
 import torch
@@ -15,6 +15,7 @@ from helpers import fake_result, smooth_image, stripes_image  # noqa: E402
 from nst_helpers import to_pil  # noqa: E402
 from nst_helpers.widget_parts import GIVEN  # noqa: E402
 from nst_helpers.widgets import StylePanel  # noqa: E402
+from test_uploads import deliver  # noqa: E402  (what the browser does, in this ipywidgets version)
 
 
 def _panel(**kwargs):
@@ -37,9 +38,6 @@ def fake_stylize(monkeypatch):
 
     monkeypatch.setattr("nst_helpers.widgets.stylize", fake)
     return calls
-
-
-WHEN = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)  # FileUpload serialises this field
 
 
 def _png_bytes(height=30, width=40) -> bytes:
@@ -137,14 +135,7 @@ def test_bad_settings_on_click_are_shown_not_raised(fake_stylize):
 
 def test_upload_becomes_the_content_image(fake_stylize):
     panel = _panel()
-    upload = {
-        "name": "my photo.png",
-        "type": "image/png",
-        "size": 0,
-        "last_modified": WHEN,
-        "content": memoryview(_png_bytes(30, 40)),
-    }
-    panel.content_upload.value = (upload,)
+    deliver(panel.content_upload, "my photo.png", _png_bytes(30, 40))
     assert panel.content_picker.value == GIVEN
     assert "my photo.png" in dict((v, k) for k, v in panel.content_picker.options)[GIVEN]
     assert panel.content_thumbnail.value  # a thumbnail was drawn
@@ -153,11 +144,22 @@ def test_upload_becomes_the_content_image(fake_stylize):
     assert panel.gallery[0][0]["content"] == "my photo.png"
 
 
+def test_in_colab_each_picker_offers_colabs_upload_dialog(monkeypatch, fake_stylize):
+    """In Colab (a fake google.colab here) a button opens Colab's upload dialog, which has no 1 MB limit."""
+    files = types.SimpleNamespace(upload=lambda: {"big photo.png": _png_bytes(60, 80)})
+    monkeypatch.setitem(sys.modules, "google.colab", types.SimpleNamespace(files=files))
+    panel = _panel()
+    buttons = {role: picker.uploads.colab_button for role, picker in panel.image_pickers.items()}
+    assert all(isinstance(button, ipywidgets.Button) for button in buttons.values())
+    buttons["style"].click()
+    assert panel.style_picker.value == GIVEN and "big photo.png" in panel.status.value
+    panel.run()
+    assert fake_stylize[0]["style"].shape == (1, 3, 36, 48)
+
+
 def test_unreadable_upload_keeps_the_previous_choice():
     panel = _panel()
-    panel.content_upload.value = (
-        {"name": "notes.txt", "type": "text/plain", "size": 5, "last_modified": WHEN, "content": memoryview(b"hello")},
-    )
+    deliver(panel.content_upload, "notes.txt", b"hello")
     assert panel.content_picker.value == GIVEN and panel.image_pickers["content"].given[0] == "your image"
     assert "notes.txt" in panel.status.value
 
