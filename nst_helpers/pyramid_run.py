@@ -193,13 +193,13 @@ def merge_levels(results: Sequence[Any], plan: Sequence[Scale], config: Any, sec
             if last.steps == 0 and len(results) > 1
             else f" The image is that scale's result, not upsampled to the final {final.height}x{final.width} px."
         )
-    previews = sum(getattr(result, "preview_seconds", 0.0) for result in results)  # time spent in the callback
+    previews = sum(result.preview_seconds for result in results)  # time spent in the callback
     return replace(
         last,
         history=history,
         steps=offset,
         seconds=seconds if len(plan) == 1 else seconds - previews,
-        **({"preview_seconds": previews} if hasattr(last, "preview_seconds") else {}),
+        preview_seconds=previews,
         config=config,
         message=message,
         best_step=offset - last.steps + last.best_step if last.steps else last.best_step,
