@@ -7,6 +7,7 @@ side, use :func:`nst_helpers.show_images`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -61,6 +62,11 @@ def plot_gram(gram: torch.Tensor, max_channels: int = 64, title: str | None = No
     return figure or ax.figure
 
 
+#: Decades a log-scale loss axis spans at most below its largest loss. A run from the photo starts with a
+#: content loss of ~0 (exactly 0 in fp32, ~1e-5 after bf16 rounding), which would stretch the axis over 6-7
+#: decades and leave the curves the top third; what lies lower runs off the bottom.
+LOSS_DECADES = 4
+
 #: One colour per loss term, so that a term looks the same in every plot (also when another is all zero).
 LOSS_COLORS = {"content": "tab:blue", "style": "tab:orange", "tv": "tab:green", "total": "tab:red"}
 
@@ -92,6 +98,10 @@ def plot_losses(history: Mapping[str, Sequence[float]], ax=None, title: str | No
             )
     if log and ax.lines:
         ax.set_yscale("log")
+        positive = [v for line in ax.lines for v in line.get_ydata() if v > 0]
+        floor = 10.0 ** (math.ceil(math.log10(max(positive))) - LOSS_DECADES)
+        if min(positive) < floor:
+            ax.set_ylim(bottom=floor)
     ax.set_xlabel("step (VGG evaluations)")
     ax.set_ylabel("weighted loss")
     if title:

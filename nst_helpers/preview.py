@@ -33,7 +33,7 @@ import torch
 
 from .errors import NSTError
 from .images import to_pil
-from .plots import plot_losses
+from .plots import LOSS_DECADES, plot_losses
 from .pyramid import describe_run
 from .transfer import Progress
 
@@ -103,13 +103,17 @@ class ProgressFigure:
     are drawn once and kept as a bitmap (matplotlib's "blitting"); a frame
     restores that bitmap and draws only what changes: the image, the curves
     and the title. The loss axis spans the whole run (``progress.steps``) and
-    whole decades, so it is drawn afresh only when a loss crosses a decade,
+    whole decades (at most :attr:`DECADES` below the largest loss; what lies
+    lower, like the ~0 content loss of step 1, runs off the bottom), so it is
+    drawn afresh only when a loss crosses a decade,
     a new curve appears or the image changes size. The picture is shrunk to
     the size it is shown at before matplotlib sees it. The figure is a plain
     ``matplotlib.figure.Figure`` (not pyplot): nothing is left open and the
     inline backend never shows it a second time. ``benchmarks/preview_cost.py``
     measures a frame.
     """
+
+    DECADES = LOSS_DECADES  #: decades the loss axis spans at most (as in :func:`~nst_helpers.plots.plot_losses`)
 
     def __init__(self, figsize: tuple[float, float], dpi: int = 80, title: str = ""):
         self.figsize, self.dpi, self.title = figsize, dpi, title
@@ -141,7 +145,10 @@ class ProgressFigure:
         positive = {name: [float(v) for v in values if float(v) > 0] for name, values in progress.history.items()}
         positive = {name: values for name, values in positive.items() if values}
         values = [v for curve in positive.values() for v in curve]
-        decades = (math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))) if values else None
+        decades = None
+        if values:  # at most DECADES below the top: a near-zero first content loss would squash the curves
+            top = math.ceil(math.log10(max(values)))
+            decades = (max(math.floor(math.log10(min(values))), top - ProgressFigure.DECADES), top)
         return tuple(progress.image.shape), tuple(sorted(positive)), progress.steps, decades
 
     def _redraw(self, progress: Progress, layout: tuple) -> None:

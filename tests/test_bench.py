@@ -219,3 +219,44 @@ def test_runs_as_a_script():
     )
     assert done.returncode == 0, done.stderr
     assert "--memory-model" in done.stdout and "--compare" in done.stdout
+
+
+def test_layer_profile_times_implementations_that_compute_the_same_thing():
+    """benchmarks/layers.py compares oneDNN NCHW, oneDNN NHWC and NNPACK: they must agree, forward and input
+    gradient (NNPACK's is a convolution with the transposed, flipped kernel), or the table compares nothing."""
+    import layers
+
+    torch.manual_seed(0)
+    weight, bias = torch.randn(16, 8, 3, 3) * 0.1, torch.randn(16)
+    x = torch.randn(1, 8, 12, 12, requires_grad=True)
+    out = torch.nn.functional.conv2d(x, weight, bias, padding=1)
+    grad = torch.randn_like(out)
+    (reference,) = torch.autograd.grad(out, x, grad)
+    assert torch.allclose(layers._input_grad(grad, x.detach(), weight), reference, atol=1e-5)
+    for piece, ops in layers.conv_ops(weight, bias, 12, 12).items():
+        results = {impl: op() for impl, op in ops.items()}
+        assert set(results) >= {"onednn", "onednn-nhwc"}
+        for impl, value in results.items():
+            assert torch.allclose(value, results["onednn"], atol=1e-4), (piece, impl)
+
+
+def test_layer_profile_writes_a_row_per_shape_and_direction(tmp_path, capsys):
+    import layers
+
+    out = tmp_path / "layers.json"
+    report = layers.main(["--sizes", "32", "--repeats", "1", "--warmup", "0", "--step-repeats", "1", "--quiet",
+                          "--json", str(out)])  # fmt: skip
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    rows = report["rows"]
+    convs = [r for r in rows if r["piece"] in ("forward", "input-grad")]
+    # VGG19 up to relu5_1: 13 convolutions in 7 distinct shapes (conv3_2..4 alike, conv4_2..4 alike, ...)
+    assert sum(r["count"] for r in convs if r["piece"] == "forward") == 13
+    assert {r["piece"] for r in convs} == {"forward", "input-grad"}
+    assert sum(r["count"] for r in rows if r["piece"] == "pool forward") == 4
+    assert {r["layers"][0] for r in rows if r["piece"] == "gram forward"} == set(layers.STYLE_LAYERS)
+    for row in rows:
+        assert row["best"] in row["median_s"] and all(t > 0 for t in row["median_s"].values())
+    totals = report["totals"]["32"]
+    assert totals["best"] <= min(totals["onednn"], totals["fastconv"])
+    assert {"tutorial-frozen", "ours-fp32"} <= set(report["steps"]["32"])
+    assert "32 px, sum of the parts" in capsys.readouterr().out

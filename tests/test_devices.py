@@ -1,5 +1,9 @@
 """Tests for nst_helpers.devices: device choice, native bf16/fp16, memory queries, out-of-memory detection."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -22,6 +26,23 @@ def test_native_bf16_on_cpus_follows_amx_and_avx512_bf16(monkeypatch, amx, avx51
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
     assert native_bf16(torch.device("cpu")) is expected
     assert native_bf16(torch.device("mps")) is False  # MPS: fp32 unless asked (bf16 support varies by macOS)
+
+
+def test_native_bf16_needs_onednn_to_be_allowed_bf16(monkeypatch):
+    """A CPU with AVX-512 BF16 but oneDNN capped to AVX2 (ONEDNN_MAX_CPU_ISA) emulates bf16: not native."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(devices, "_onednn_bf16", lambda: False)
+    assert native_bf16(torch.device("cpu")) is False
+    monkeypatch.setattr(devices, "_onednn_bf16", lambda: True)
+    assert native_bf16(torch.device("cpu")) is True
+
+
+def test_onednn_isa_cap_turns_native_bf16_off_in_a_fresh_process():
+    code = "import torch; from nst_helpers import native_bf16; print(native_bf16(torch.device('cpu')))"
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import pytest
 import torch  # noqa: E402
 
 from nst_helpers import gram_matrix, plot_feature_maps, plot_gram, plot_losses  # noqa: E402
@@ -36,3 +37,12 @@ def test_plot_losses_log_scale_skips_zeros_and_keeps_colours():
     assert {name: line.get_color() for name, line in lines.items()} == {
         name: colour for name, colour in colours.items() if name != "tv"
     }  # the same colour with or without a TV curve
+
+
+def test_plot_losses_log_axis_spans_at_most_four_decades_below_the_largest_loss():
+    # bf16 rounding leaves the first content loss at ~1e-5 instead of 0: it must not squash the curves.
+    history = {"content": [1e-5, 0.6, 0.5], "style": [5.0, 1.0, 0.4], "total": [5.0, 1.6, 0.9]}
+    low, high = plot_losses(history).axes[0].get_ylim()
+    assert low == pytest.approx(1e-3) and high > 5.0  # 10^(1 - 4): the top decade is 10^1
+    narrow = {"content": [0.2, 0.1], "total": [1.0, 0.5]}  # within four decades: matplotlib's own limits
+    assert plot_losses(narrow).axes[0].get_ylim()[0] > 0.05

@@ -1,4 +1,5 @@
 import io
+import math
 import time
 from types import SimpleNamespace
 
@@ -108,6 +109,20 @@ def test_progress_figure_redraws_for_a_new_decade_a_new_size_or_a_new_curve():
     assert len(ProgressFigure((8, 3.2)).png(with_tv)) > 0
     figure.png(with_tv)
     assert figure.redraws == 4 and "tv" in {line.get_label() for line in figure.loss_axis.lines}
+
+
+def test_progress_figure_loss_axis_spans_at_most_four_decades_below_the_largest_loss():
+    from nst_helpers import ProgressFigure
+
+    progress = _history_progress(50)  # losses between ~1 and ~6.9
+    progress.history["content"][0] = 1e-6  # a run from the photo: content loss ~0 at step 1
+    figure = ProgressFigure((8, 3.2))
+    figure.png(progress)
+    low, high = figure.loss_axis.get_ylim()
+    assert (round(math.log10(low)), round(math.log10(high))) == (-3, 1)  # not (-6, 1)
+    figure = ProgressFigure((8, 3.2))
+    figure.png(_history_progress(50, scale=0.1))  # 0.095 to 0.6: whole decades around them, as before
+    assert [round(math.log10(v)) for v in figure.loss_axis.get_ylim()] == [-2, 0]
 
 
 def test_progress_figure_shows_a_large_picture_shrunk_to_the_axes():
