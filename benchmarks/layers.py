@@ -221,7 +221,8 @@ def time_steps(size: int, repeats: int, warmup: int, clock: str) -> dict[str, fl
     steps: dict[str, Op] = {"tutorial-frozen": TutorialStep(features, content, style, freeze=True), "ours-fp32": plain}
     if fastconv.available():
         for capability, rule in fastconv.THRESHOLDS.items():
-            steps[f"winograd-{capability.lower()}-rule"] = _WithRule(plain, rule)
+            if rule not in [step.rule for step in steps.values() if isinstance(step, _WithRule)]:  # time each once
+                steps[f"winograd-{capability.lower()}-rule"] = _WithRule(plain, rule)
     times = time_interleaved(steps, repeats, warmup, clock)
     return {name: statistics.median(t) for name, t in times.items()}
 

@@ -9,11 +9,14 @@ Winograd's minimal filtering algorithm F(6x6, 3x3) does: it computes each
 36 x 9 = 324, and PyTorch ships it in NNPACK. NNPACK has AVX2 kernels only,
 so where it pays depends on the instruction set oneDNN gets to use:
 
-* **AVX2** (e.g. AMD Zen 3): NNPACK is 1.2-3.6x (mostly 2-3x) faster than
-  oneDNN on every VGG map of 32x32 pixels and more (the conv4 block at
-  256 px included), forward and input gradient alike, and no faster on
-  16x16 and smaller (``benchmarks/layers.py``; benchmarks/README.md,
-  "Per-layer profile"). A step: about 2x the tutorial baseline.
+* **AVX2** (e.g. AMD Zen 3), one thread: NNPACK is 1.2-3.6x (mostly 2-3x)
+  faster than oneDNN on every VGG map of 32x32 pixels and more (the conv4
+  block at 256 px included), forward and input gradient alike, and no
+  faster on 16x16 and smaller (``benchmarks/layers.py``;
+  benchmarks/README.md, "Per-layer profile"). A step: about 2x the
+  tutorial baseline. With two threads oneDNN gains ~2x from the second
+  core and NNPACK only 1.0-1.5x on small maps: on 32x32 maps it is then
+  0.8-1.06x oneDNN, so only maps of 64x64 and more go to NNPACK.
 * **AVX-512** (measured on a Xeon): oneDNN was about as fast (a whole step
   with Winograd: 0.86-1.14x), so only maps of 64x64 and more go to NNPACK;
   such CPUs mostly have native bf16, whose pass is much faster anyway.
@@ -21,6 +24,7 @@ so where it pays depends on the instruction set oneDNN gets to use:
 
 :data:`THRESHOLDS` holds the rule per instruction set, as PyTorch names it
 (``torch.backends.cpu.get_cpu_capability()``: "AVX2", "AVX512", ...), and
+for AVX2 per thread count (:func:`thresholds`), and
 :func:`~nst_helpers.stylize` turns Winograd on by default only for fp32 runs.
 
 The gradient of a 3x3, stride-1, padding-1 convolution with respect to its
@@ -71,14 +75,18 @@ class Thresholds(NamedTuple):
     min_channels: int = 16  # conv1_1 (3 input channels) and its 3-channel input gradient: oneDNN
 
 
-#: The rule per instruction set (``torch.backends.cpu.get_cpu_capability()``), measured per layer and
-#: direction with ``benchmarks/layers.py`` (see benchmarks/README.md, "Per-layer profile").
+#: The rule per instruction set (``torch.backends.cpu.get_cpu_capability()``) and, for AVX2, per thread
+#: count, measured per layer and direction with ``benchmarks/layers.py`` (see benchmarks/README.md,
+#: "Per-layer profile").
 THRESHOLDS: dict[str, Thresholds] = {
     # 2 cores of an AVX-512 Xeon: NNPACK (AVX2 kernels only) wins on the large maps only.
     "AVX512": Thresholds(64 * 64, 64 * 64),
-    # AVX2: NNPACK wins from 32x32 on (1.2-3.6x per layer; 16x16: 0.6-1.2x; 24x24: a whole step at
-    # 384 px was 3-12 % faster with conv5_1 left to oneDNN), in both directions and with 1 or 2 threads.
-    "AVX2": Thresholds(32 * 32, 32 * 32),
+    # AVX2, one thread: NNPACK wins from 32x32 on (1.2-3.6x per layer; 16x16: 0.6-1.2x; 24x24: a whole
+    # step at 384 px was 3-12 % faster with conv5_1 left to oneDNN), in both directions.
+    "AVX2-1THREAD": Thresholds(32 * 32, 32 * 32),
+    # AVX2, two threads or more: oneDNN uses the second core better than NNPACK does on small maps
+    # (quiet machine, whole steps: 64x64 as fast or faster than 32x32 in 4 of 4 A/B runs at 256/512 px).
+    "AVX2": Thresholds(64 * 64, 64 * 64),
 }
 #: Any other capability (NNPACK needs AVX2 on x86 anyway): the cautious AVX-512 rule.
 DEFAULT_THRESHOLDS = THRESHOLDS["AVX512"]
@@ -97,11 +105,17 @@ def available() -> bool:
     return bool(_state["ok"])
 
 
-def thresholds(capability: str | None = None) -> Thresholds:
-    """The rule for ``capability`` (default: this CPU's, as PyTorch reports it: "AVX2", "AVX512", ...)."""
+def thresholds(capability: str | None = None, threads: int | None = None) -> Thresholds:
+    """The rule for ``capability`` (default: this CPU's, as PyTorch reports it: "AVX2", "AVX512", ...)
+    with ``threads`` threads (default: ``torch.get_num_threads()``)."""
     if capability is None:
         capability = torch.backends.cpu.get_cpu_capability()
-    return THRESHOLDS.get(capability.upper(), DEFAULT_THRESHOLDS)
+    if threads is None:
+        threads = torch.get_num_threads()
+    capability = capability.upper()
+    if threads == 1 and f"{capability}-1THREAD" in THRESHOLDS:
+        return THRESHOLDS[f"{capability}-1THREAD"]
+    return THRESHOLDS.get(capability, DEFAULT_THRESHOLDS)
 
 
 def uses_nnpack(

@@ -70,14 +70,17 @@ def test_each_direction_follows_its_own_threshold(monkeypatch, rule, expected):
     assert calls == expected and out.grad_fn.name().startswith("WinogradConv2d")
 
 
-def test_rules_per_instruction_set(monkeypatch):
-    """AVX2 CPUs send the 32x32 maps of the conv4 block at 256 px to NNPACK, AVX-512 ones do not; the input
-    gradient of conv1_1 (64 → 3 channels) stays with oneDNN everywhere."""
-    assert fastconv.thresholds("AVX2") == fastconv.THRESHOLDS["AVX2"]
-    assert fastconv.thresholds("avx512") == fastconv.THRESHOLDS["AVX512"]
+def test_rules_per_instruction_set_and_thread_count(monkeypatch):
+    """AVX2 CPUs running one thread send the 32x32 maps of the conv4 block at 256 px to NNPACK; with more
+    threads, and on AVX-512 CPUs, they stay with oneDNN. The input gradient of conv1_1 (64 → 3 channels)
+    stays with oneDNN everywhere."""
+    assert fastconv.thresholds("AVX2", threads=1) == fastconv.THRESHOLDS["AVX2-1THREAD"] == (1024, 1024, 16)
+    assert fastconv.thresholds("avx2", threads=2) == fastconv.THRESHOLDS["AVX2"] == (4096, 4096, 16)
+    assert fastconv.thresholds("avx512", threads=1) == fastconv.THRESHOLDS["AVX512"]
     assert fastconv.thresholds("SOMETHING ELSE") == fastconv.DEFAULT_THRESHOLDS
-    for capability, nnpack in (("AVX2", True), ("AVX512", False)):
+    for capability, threads, nnpack in (("AVX2", 1, True), ("AVX2", 2, False), ("AVX512", 1, False)):
         monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        monkeypatch.setattr(torch, "get_num_threads", lambda t=threads: t)
         assert fastconv.uses_nnpack(512, 512, 32, 32) is nnpack
         assert fastconv.uses_nnpack(512, 512, 32, 32, backward=True) is nnpack
         assert fastconv.uses_nnpack(64, 64, 128, 128) and not fastconv.uses_nnpack(512, 512, 8, 8)
