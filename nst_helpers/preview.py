@@ -103,7 +103,8 @@ class ProgressFigure:
     are drawn once and kept as a bitmap (matplotlib's "blitting"); a frame
     restores that bitmap and draws only what changes: the image, the curves
     and the title. The loss axis spans the whole run (``progress.steps``) and
-    whole decades (at most :attr:`DECADES` below the largest loss; what lies
+    whole decades (at most :data:`~nst_helpers.plots.LOSS_DECADES` below the largest loss, as in
+    :func:`~nst_helpers.plots.plot_losses`; what lies
     lower, like the ~0 content loss of step 1, runs off the bottom), so it is
     drawn afresh only when a loss crosses a decade,
     a new curve appears or the image changes size. The picture is shrunk to
@@ -112,8 +113,6 @@ class ProgressFigure:
     inline backend never shows it a second time. ``benchmarks/preview_cost.py``
     measures a frame.
     """
-
-    DECADES = LOSS_DECADES  #: decades the loss axis spans at most (as in :func:`~nst_helpers.plots.plot_losses`)
 
     def __init__(self, figsize: tuple[float, float], dpi: int = 80, title: str = ""):
         self.figsize, self.dpi, self.title = figsize, dpi, title
@@ -146,9 +145,9 @@ class ProgressFigure:
         positive = {name: values for name, values in positive.items() if values}
         values = [v for curve in positive.values() for v in curve]
         decades = None
-        if values:  # at most DECADES below the top: a near-zero first content loss would squash the curves
+        if values:  # at most LOSS_DECADES below the top: a near-zero first content loss would squash the curves
             top = math.ceil(math.log10(max(values)))
-            decades = (max(math.floor(math.log10(min(values))), top - ProgressFigure.DECADES), top)
+            decades = (max(math.floor(math.log10(min(values))), top - LOSS_DECADES), top)
         return tuple(progress.image.shape), tuple(sorted(positive)), progress.steps, decades
 
     def _redraw(self, progress: Progress, layout: tuple) -> None:
