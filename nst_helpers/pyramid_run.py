@@ -169,7 +169,6 @@ def merge_levels(results: Sequence[Any], plan: Sequence[Scale], config: Any, sec
     step_scales: list[int] = []
     runs, offset = [], 0
     frames = FrameBuffer(config.record_every) if config.record_every and len(results) > 1 else None
-    buffer = frames if frames is not None else FrameBuffer(1)  # (filled only when there are frames to join)
     for scale, result in zip(plan, results):
         for key, values in result.history.items():
             history.setdefault(key, []).extend(values)
@@ -177,9 +176,10 @@ def merge_levels(results: Sequence[Any], plan: Sequence[Scale], config: Any, sec
         loss = result.history["total"][-1] if result.steps else math.nan
         shape = (scale.height, scale.width)
         runs.append(ScaleRun(scale.level, *shape, result.steps, offset + 1, result.seconds, loss, result.image))
-        for frame in result.frames if frames is not None else []:
-            row = torch.tensor([frame.losses[key] for key in ("content", "style", "tv", "total")])
-            buffer.add(offset + frame.step, frame.as_float(), row, scale.level)
+        if frames is not None:
+            for frame in result.frames:
+                row = torch.tensor([frame.losses[key] for key in ("content", "style", "tv", "total")])
+                frames.add(offset + frame.step, frame.as_float(), row, scale.level)
         offset += result.steps
     last, level, final = results[-1], plan[len(results) - 1], plan[-1]
     message = last.message
